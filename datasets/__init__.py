@@ -1,0 +1,1 @@
+"""Embedded data sets shipped with nnctl (see NOTICE.md)."""

@@ -1,0 +1,52 @@
+"""The ``nnctl`` command line: a click group whose commands live in ``nnctl.commands``.
+
+User errors (NnctlError) become one line on stderr and the error's exit code; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from nnctl import __version__
+from nnctl.errors import NnctlError
+
+COMMAND_MODULES = ("config", "data", "train")
+
+
+class NnctlGroup(click.Group):
+    """A group that turns NnctlError into a clean message and exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NnctlError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            for line in str(error).splitlines() or [type(error).__name__]:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(error.exit_code)
+
+
+@click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nnctl")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """nnctl: train neural networks described by YAML configs.
+
+    \b
+    Example:
+      nnctl train configs/digits-mlp.yaml
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+for _name in COMMAND_MODULES:
+    _module = importlib.import_module(f"nnctl.commands.{_name}")
+    for _command in getattr(_module, "COMMANDS", []):
+        main.add_command(_command)

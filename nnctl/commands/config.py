@@ -1,0 +1,3 @@
+"""CLI commands (config)."""
+
+COMMANDS: list = []

@@ -1,0 +1,71 @@
+"""Errors that nnctl reports to users as one line and an exit code.
+
+Every error a user can cause (a bad config, data file, checkpoint or shape) is an
+``NnctlError``; the CLI prints ``str(error)`` and exits with ``error.exit_code``
+without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class NnctlError(Exception):
+    """Base class of user-facing errors; ``exit_code`` is the CLI exit status."""
+
+    exit_code = 1
+
+
+class ConfigError(NnctlError, ValueError):
+    """A config value is wrong.
+
+    Parameters
+    ----------
+    path : str
+        Dotted key path of the offending value, e.g. ``model.layers[2].n_out``.
+    message : str
+        What is wrong and what was allowed.
+    file, line : optional
+        Where the value was written, when known.
+    """
+
+    def __init__(self, path: str, message: str, file: str | None = None, line: int | None = None):
+        self.path = path
+        self.message = message
+        self.file = file
+        self.line = line
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        key = f"{self.path}: " if self.path else ""
+        return f"{where}{key}{self.message}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class ConfigErrors(NnctlError):
+    """Several config errors found in one pass; printed one per line."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class ShapeError(NnctlError, ValueError):
+    """An input does not fit a layer (rank, channels, kernel larger than input)."""
+
+
+class DataError(NnctlError):
+    """A data file or data set is missing, malformed or inconsistent."""
+
+
+class CheckpointError(NnctlError):
+    """A checkpoint or run directory is missing, malformed or incompatible."""
+
+
+class DivergedError(NnctlError):
+    """Training produced NaN or Inf; exit code 3."""
+
+    exit_code = 3
