@@ -8,7 +8,8 @@ Lookups that fail raise ConfigError naming the valid choices and the closest mat
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:

@@ -1,0 +1,290 @@
+"""Convolution and pooling on NHWC images.
+
+Images are ``(batch, rows, cols, channels)`` throughout; conv kernels are
+``(kernel_rows, kernel_cols, in_channels, n_out)`` and the bias ``(1, n_out)``.
+Both layers work by kernel offset: for each of the ``kh * kw`` offsets one strided slice of
+the padded input is copied (im2col) or reduced, so Python loops run over kernel positions,
+never over output positions or samples.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from nnctl.core.layers import LAYERS, ActivatedLayer, Layer, check_positive_int
+from nnctl.errors import ShapeError
+
+Pad = tuple[tuple[int, int], tuple[int, int]]
+
+
+def as_pair(name: str, value) -> tuple[int, int]:
+    """An int or a pair of ints as ``(rows, cols)``; ValueError naming ``name`` otherwise."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an integer or a pair of integers; got {value!r}")
+        return check_positive_int(name, value[0]), check_positive_int(name, value[1])
+    v = check_positive_int(name, value)
+    return v, v
+
+
+def check_pad(pad):
+    """Validate a pad spec: "same", "valid", an int >= 0 or a pair of ints >= 0."""
+    if pad in ("same", "valid"):
+        return pad
+    items = pad if isinstance(pad, (list, tuple)) else [pad]
+    ok = len(items) in (1, 2) and all(
+        isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in items
+    )
+    if not ok:
+        raise ValueError(
+            f"pad must be 'same', 'valid', an integer >= 0 or a pair of them; got {pad!r}"
+        )
+    return list(pad) if isinstance(pad, (list, tuple)) else int(pad)
+
+
+def resolve_pad(pad, in_size: tuple[int, int], kernel, stride) -> Pad:
+    """Pad spec → ((top, bottom), (left, right)). "same" gives ceil(in / stride) outputs,
+    the extra row or column (for even kernels) going at the bottom/right."""
+    if pad == "valid":
+        return ((0, 0), (0, 0))
+    if pad == "same":
+        result = []
+        for n, k, s in zip(in_size, kernel, stride):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            result.append((total // 2, total - total // 2))
+        return tuple(result)
+    ph, pw = (pad, pad) if isinstance(pad, int) else pad
+    return ((ph, ph), (pw, pw))
+
+
+def output_size(in_size, kernel, stride, pads: Pad) -> tuple[int, int]:
+    return tuple(
+        (n + p[0] + p[1] - k) // s + 1 for n, k, s, p in zip(in_size, kernel, stride, pads)
+    )
+
+
+def check_image_input(layer: str, input_shape, kernel, pads: Pad) -> None:
+    if len(input_shape) != 3:
+        raise ShapeError(
+            f"{layer}: expects images (batch, rows, cols, channels); got input shape "
+            f"(batch, {', '.join(map(str, input_shape))})"
+        )
+    padded = tuple(n + p[0] + p[1] for n, p in zip(input_shape[:2], pads))
+    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+        raise ShapeError(
+            f"{layer}: kernel {kernel[0]}x{kernel[1]} is larger than its padded input "
+            f"{padded[0]}x{padded[1]} (input {input_shape[0]}x{input_shape[1]})"
+        )
+
+
+def pad_images(X: np.ndarray, pads: Pad, value: float = 0.0) -> np.ndarray:
+    """(batch, rows, cols, ch) → (batch, rows + top + bottom, cols + left + right, ch)."""
+    if pads == ((0, 0), (0, 0)):
+        return X
+    (t, b), (l, r) = pads
+    out = np.full((X.shape[0], X.shape[1] + t + b, X.shape[2] + l + r, X.shape[3]), value, X.dtype)
+    out[:, t : t + X.shape[1], l : l + X.shape[2], :] = X
+    return out
+
+
+def offset_slice(i: int, j: int, stride, out_hw) -> tuple:
+    """Index of the padded-input positions that kernel offset (i, j) sees at every output."""
+    (sh, sw), (oh, ow) = stride, out_hw
+    return (slice(None), slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
+
+
+@LAYERS.register("conv2d")
+class Conv2D(ActivatedLayer):
+    """2-D convolution (cross-correlation) of NHWC images, plus bias and activation.
+
+    Parameters
+    ----------
+    n_out : int
+        Number of output channels (filters).
+    kernel_shape : int or (int, int)
+        Kernel rows and columns.
+    activation : str or mapping
+    stride : int or (int, int)
+    pad : "same", "valid", int or (int, int)
+        "same" keeps ``ceil(in / stride)`` outputs per axis.
+    weight_init : str or mapping
+        Initializer of ``W`` (kh, kw, in_channels, n_out); ``b`` (1, n_out) starts at zero.
+    """
+
+    def __init__(
+        self,
+        n_out: int,
+        kernel_shape=(3, 3),
+        activation="linear",
+        stride=1,
+        pad="same",
+        weight_init="xavier_uniform",
+    ) -> None:
+        super().__init__(n_out, activation, weight_init)
+        self.kernel_shape = as_pair("kernel_shape", kernel_shape)
+        self.stride = as_pair("stride", stride)
+        self.pad_spec = check_pad(pad)
+        self.pad: Pad | None = None
+
+    def _geometry(self, input_shape):
+        pads = resolve_pad(self.pad_spec, input_shape[:2], self.kernel_shape, self.stride)
+        check_image_input("Conv2D", input_shape, self.kernel_shape, pads)
+        return pads, output_size(input_shape[:2], self.kernel_shape, self.stride, pads)
+
+    def output_shape(self, input_shape):
+        _, (oh, ow) = self._geometry(input_shape)
+        return (oh, ow, self.n_out)
+
+    def parameter_count(self, input_shape=None) -> int:
+        if input_shape is not None:
+            kh, kw = self.kernel_shape
+            return (kh * kw * input_shape[-1] + 1) * self.n_out
+        return super().parameter_count()
+
+    def _create_parameters(self, input_shape) -> None:
+        self.pad, self.out_hw = self._geometry(input_shape)
+        kh, kw = self.kernel_shape
+        self.n_in = input_shape[2]
+        W = self.init_weights((kh, kw, self.n_in, self.n_out), self._generator(), self.dtype)
+        self.parameters = OrderedDict(W=W, b=np.zeros((1, self.n_out), dtype=self.dtype))
+
+    def im2col(self, X: np.ndarray) -> np.ndarray:
+        """(batch, rows, cols, c_in) → (batch * out_rows * out_cols, kh * kw * c_in)."""
+        Xp = pad_images(X, self.pad)
+        kh, kw = self.kernel_shape
+        oh, ow = self.out_hw
+        cols = np.empty((X.shape[0], oh, ow, kh, kw, X.shape[3]), dtype=X.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, i, j, :] = Xp[offset_slice(i, j, self.stride, self.out_hw)]
+        return cols.reshape(X.shape[0] * oh * ow, -1)
+
+    def col2im(self, dcols: np.ndarray, batch: int) -> np.ndarray:
+        """(batch * out_rows * out_cols, kh * kw * c_in) → dL/dX (batch, rows, cols, c_in)."""
+        kh, kw = self.kernel_shape
+        oh, ow = self.out_hw
+        rows, cols_, c = self.input_shape
+        (t, b), (l, r) = self.pad
+        dXp = np.zeros((batch, rows + t + b, cols_ + l + r, c), dtype=dcols.dtype)
+        d6 = dcols.reshape(batch, oh, ow, kh, kw, c)
+        for i in range(kh):
+            for j in range(kw):
+                dXp[offset_slice(i, j, self.stride, self.out_hw)] += d6[:, :, :, i, j, :]
+        return dXp[:, t : t + rows, l : l + cols_, :]
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, rows, cols, c_in) → (batch, out_rows, out_cols, n_out)."""
+        self._ensure_built(X)
+        cols = self.im2col(X)
+        W = self.parameters["W"].reshape(-1, self.n_out)  # (kh * kw * c_in, n_out)
+        Z = cols @ W
+        Z += self.parameters["b"]
+        Z = Z.reshape((X.shape[0],) + self.out_hw + (self.n_out,))
+        self.cache["cols"], self.cache["Z"] = cols, Z
+        return self.activation.forward(Z)
+
+    def backward_linear(self, dLdZ: np.ndarray) -> np.ndarray:
+        """dLdZ : (batch, out_rows, out_cols, n_out) → dLdX (batch, rows, cols, c_in)."""
+        batch = dLdZ.shape[0]
+        dZ = dLdZ.reshape(-1, self.n_out)  # (batch * out_rows * out_cols, n_out)
+        cols = self.cache["cols"]
+        W = self.parameters["W"]
+        self.gradients["W"] = (cols.T @ dZ).reshape(W.shape)
+        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
+        if not self.needs_input_grad:
+            return None
+        return self.col2im(dZ @ W.reshape(-1, self.n_out).T, batch)
+
+    def get_config(self) -> dict:
+        config = {"type": self.type_name, **self._config_common()}
+        config["kernel_shape"] = list(self.kernel_shape)
+        config["stride"] = self.stride[0] if self.stride[0] == self.stride[1] else list(self.stride)
+        config["pad"] = self.pad_spec
+        return config
+
+
+POOL_MODES = ("max", "average")
+
+
+@LAYERS.register("pool2d")
+class Pool2D(Layer):
+    """Max or average pooling of NHWC images, per channel.
+
+    Max pooling pads with -inf (padding never wins) and sends each window's gradient to the
+    first maximum in row-major window order, also when values tie. Average pooling pads with
+    zeros and divides by the full window size.
+    """
+
+    def __init__(self, kernel_shape=(2, 2), mode: str = "max", stride=1, pad=0) -> None:
+        super().__init__()
+        self.kernel_shape = as_pair("kernel_shape", kernel_shape)
+        if mode not in POOL_MODES:
+            raise ValueError(f"mode must be one of {', '.join(POOL_MODES)}; got {mode!r}")
+        self.mode = mode
+        self.stride = as_pair("stride", stride)
+        self.pad_spec = check_pad(pad)
+        self.pad: Pad | None = None
+
+    def _geometry(self, input_shape):
+        pads = resolve_pad(self.pad_spec, input_shape[:2], self.kernel_shape, self.stride)
+        check_image_input("Pool2D", input_shape, self.kernel_shape, pads)
+        return pads, output_size(input_shape[:2], self.kernel_shape, self.stride, pads)
+
+    def output_shape(self, input_shape):
+        _, (oh, ow) = self._geometry(input_shape)
+        return (oh, ow, input_shape[2])
+
+    def _create_parameters(self, input_shape) -> None:
+        self.pad, self.out_hw = self._geometry(input_shape)
+
+    def _offsets(self):
+        kh, kw = self.kernel_shape
+        return [(i, j) for i in range(kh) for j in range(kw)]
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, rows, cols, ch) → (batch, out_rows, out_cols, ch)."""
+        self._ensure_built(X)
+        fill = -np.inf if self.mode == "max" else 0.0
+        Xp = pad_images(X, self.pad, fill)
+        slices = [Xp[offset_slice(i, j, self.stride, self.out_hw)] for i, j in self._offsets()]
+        if self.mode == "average":
+            out = slices[0].copy()
+            for s in slices[1:]:
+                out += s
+            out *= X.dtype.type(1.0 / len(slices))
+            return out
+        out = slices[0].copy()
+        arg = np.zeros(out.shape, dtype=np.int8 if len(slices) < 128 else np.int32)
+        for k, s in enumerate(slices[1:], start=1):
+            better = s > out  # strict: ties keep the earlier (row-major first) position
+            np.copyto(out, s, where=better)
+            arg[better] = k
+        self.cache["arg"] = arg
+        return out
+
+    def backward(self, dLdY: np.ndarray) -> np.ndarray:
+        """dLdY : (batch, out_rows, out_cols, ch) → dLdX (batch, rows, cols, ch)."""
+        rows, cols, ch = self.input_shape
+        (t, b), (l, r) = self.pad
+        dXp = np.zeros((dLdY.shape[0], rows + t + b, cols + l + r, ch), dtype=dLdY.dtype)
+        offsets = self._offsets()
+        if self.mode == "average":
+            share = dLdY * dLdY.dtype.type(1.0 / len(offsets))
+            for i, j in offsets:
+                dXp[offset_slice(i, j, self.stride, self.out_hw)] += share
+        else:
+            arg = self.cache["arg"]
+            for k, (i, j) in enumerate(offsets):
+                dXp[offset_slice(i, j, self.stride, self.out_hw)] += np.where(arg == k, dLdY, 0)
+        return dXp[:, t : t + rows, l : l + cols, :]
+
+    def get_config(self) -> dict:
+        return {
+            "type": self.type_name,
+            "kernel_shape": list(self.kernel_shape),
+            "mode": self.mode,
+            "stride": self.stride[0] if self.stride[0] == self.stride[1] else list(self.stride),
+            "pad": self.pad_spec,
+        }

@@ -1,0 +1,191 @@
+"""``NeuralNetwork``: a stack of layers and a loss.
+
+``forward(X)`` runs the layers, ``backward(target, out)`` computes the loss and fills
+every layer's ``gradients``, ``predict(X, Y)`` evaluates without touching gradients.
+When the last layer's activation is softmax and the loss cross-entropy, ``backward``
+uses the exact combined gradient ``(Y_hat - Y) / batch`` and the loss from the logits.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import numpy as np
+
+from nnctl.core.activations import SoftMax
+from nnctl.core.layers import ActivatedLayer, Layer
+from nnctl.core.losses import CrossEntropy, initialize_loss
+from nnctl.errors import CheckpointError, ShapeError
+
+DTYPES = ("float32", "float64")
+
+
+class NeuralNetwork:
+    """A sequential network.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    loss : str, mapping or Loss
+    seed : int
+        Seeds the network's own ``numpy.random.Generator`` (weights, dropout masks).
+    dtype : "float32" or "float64"
+        Compute dtype of parameters and activations.
+    input_shape : tuple, optional
+        Input shape without the batch axis; when given, parameters are created now.
+    """
+
+    def __init__(self, layers, loss, seed: int = 0, dtype="float32", input_shape=None):
+        if np.dtype(dtype).name not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        self.layers: list[Layer] = list(layers)
+        self.loss = initialize_loss(loss)
+        self.dtype = np.dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        for layer in self.layers:
+            layer.rng, layer.dtype = self.rng, self.dtype
+        if self.layers:
+            self.layers[0].needs_input_grad = False
+        self.training = True
+        self.input_shape = None
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # --- shapes -----------------------------------------------------------------
+    def output_shapes(self, input_shape) -> list[tuple[int, ...]]:
+        """Each layer's output shape (no batch axis), without creating parameters."""
+        shapes, shape = [], tuple(input_shape)
+        for index, layer in enumerate(self.layers):
+            try:
+                shape = layer.output_shape(shape)
+            except ShapeError as error:
+                raise ShapeError(f"layer {index}: {error}") from error
+            shapes.append(shape)
+        return shapes
+
+    def build(self, input_shape) -> list[tuple[int, ...]]:
+        """Create every layer's parameters for ``input_shape``; return the output shapes."""
+        self.output_shapes(input_shape)  # validate everything before creating anything
+        shapes, shape = [], tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.build(shape, self.rng, self.dtype)
+            shapes.append(shape)
+        self.input_shape = tuple(input_shape)
+        return shapes
+
+    # --- modes ------------------------------------------------------------------
+    def train(self) -> NeuralNetwork:
+        self._set_training(True)
+        return self
+
+    def eval(self) -> NeuralNetwork:
+        self._set_training(False)
+        return self
+
+    def _set_training(self, flag: bool) -> None:
+        self.training = flag
+        for layer in self.layers:
+            layer.training = flag
+
+    # --- computation ------------------------------------------------------------
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, ...) → output of the last layer, (batch, ...)."""
+        X = np.asarray(X, dtype=self.dtype)
+        if self.input_shape is None:
+            self.build(X.shape[1:])
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    @property
+    def fused_softmax_cross_entropy(self) -> bool:
+        last = self.layers[-1] if self.layers else None
+        return (
+            isinstance(self.loss, CrossEntropy)
+            and isinstance(last, ActivatedLayer)
+            and isinstance(last.activation, SoftMax)
+        )
+
+    def backward(self, target: np.ndarray, out: np.ndarray) -> float:
+        """Loss of ``out`` against ``target`` (same shape); fills every layer's gradients."""
+        target = np.asarray(target, dtype=self.dtype)
+        if target.shape != out.shape:
+            raise ShapeError(f"target shape {target.shape} does not match output {out.shape}")
+        layers = self.layers
+        if self.fused_softmax_cross_entropy:
+            last = layers[-1]
+            loss = CrossEntropy.forward_logits(target, last.cache["Z"])
+            dLdY = last.backward_linear((out - target) * out.dtype.type(1.0 / out.shape[0]))
+            layers = layers[:-1]
+        else:
+            loss = self.loss.forward(target, out)
+            dLdY = self.loss.backward(target, out)
+        for layer in reversed(layers):
+            dLdY = layer.backward(dLdY)
+        return loss
+
+    def loss_value(self, target: np.ndarray, out: np.ndarray) -> float:
+        """The loss of ``out`` against ``target``, touching no gradients."""
+        target = np.asarray(target, dtype=self.dtype)
+        if self.fused_softmax_cross_entropy:
+            return CrossEntropy.forward_logits(target, self.layers[-1].cache["Z"])
+        return self.loss.forward(target, out)
+
+    def predict(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
+        """(Y_hat, loss) in evaluation mode; gradients and the training mode are unchanged."""
+        was_training = self.training
+        self.eval()
+        try:
+            Y_hat = self.forward(X)
+            return Y_hat, self.loss_value(Y, Y_hat)
+        finally:
+            self._set_training(was_training)
+
+    # --- parameters -------------------------------------------------------------
+    def iter_parameters(self) -> Iterator[tuple[Layer, str, np.ndarray]]:
+        """(layer, name, array) for every parameter, in layer order."""
+        for layer in self.layers:
+            for name, array in layer.parameters.items():
+                yield layer, name, array
+
+    def param_grads(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(dotted key, parameter, gradient) triples, as optimizers take them."""
+        return [
+            (f"layers.{i}.{name}", array, layer.gradients[name])
+            for i, layer in enumerate(self.layers)
+            for name, array in layer.parameters.items()
+        ]
+
+    def parameter_count(self) -> int:
+        return int(sum(a.size for _, _, a in self.iter_parameters()))
+
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Copies of every parameter under dotted keys (``layers.0.W``)."""
+        return OrderedDict((key, param.copy()) for key, param, _ in self.param_grads())
+
+    def load_state_dict(self, state) -> None:
+        """Copy arrays into the parameters; every key must match in name, shape and dtype."""
+        own = {key: param for key, param, _ in self.param_grads()}
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise CheckpointError(
+                f"state does not match the network: missing {missing or 'none'}, "
+                f"unexpected {unexpected or 'none'}"
+            )
+        for key, param in own.items():
+            value = np.asarray(state[key])
+            if value.shape != param.shape:
+                raise CheckpointError(f"{key}: shape {value.shape} does not match {param.shape}")
+            param[...] = value
+
+    def get_config(self) -> dict:
+        return {
+            "layers": [layer.get_config() for layer in self.layers],
+            "loss": self.loss.get_config()["type"],
+        }
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"NeuralNetwork([\n  {inner}\n], loss={self.loss.type_name!r})"

@@ -1,0 +1,241 @@
+"""Numerical gradient checks (float64 central differences) for every registered layer,
+activation and loss, and for whole networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import numerical_gradient, relative_error
+
+from nnctl.core import (
+    ACTIVATIONS,
+    LAYERS,
+    LOSSES,
+    Conv2D,
+    Dropout,
+    Flatten,
+    FullyConnected,
+    NeuralNetwork,
+    Pool2D,
+    initialize_activation,
+    initialize_loss,
+)
+
+TOL = 1e-6
+
+# Every registered activation: (name or config, input generator)
+ACTIVATION_CASES = {
+    "linear": "linear",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": {"type": "leaky_relu", "alpha": 0.1},
+    "elu": {"type": "elu", "alpha": 0.7},
+    "arctan": "arctan",
+    "softmax": "softmax",
+}
+
+
+def _away_from_kinks(Z):
+    # keep finite differences away from the non-differentiable point of relu-like functions
+    return np.where(np.abs(Z) < 1e-3, 0.1, Z)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATION_CASES))
+@pytest.mark.parametrize("shape", [(4, 7), (2, 3, 3, 5)])
+def test_activation_gradient(name, shape):
+    act = initialize_activation(ACTIVATION_CASES[name])
+    rng = np.random.default_rng(1)
+    Z = _away_from_kinks(rng.normal(scale=2.0, size=shape))
+    R = rng.normal(size=shape)
+    numeric = numerical_gradient(lambda: float(np.sum(act.forward(Z) * R)), Z)
+    assert relative_error(act.backward(Z, R), numeric) < TOL
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATION_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_stable_for_huge_inputs(name, dtype):
+    act = initialize_activation(ACTIVATION_CASES[name])
+    Z = np.array([[-1e4, -50.0, 0.0, 50.0, 1e4]], dtype=dtype)
+    # underflow to 0 is exact and harmless; overflow, 0/0 and inf-inf are not
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        Y = act.forward(Z)
+        dZ = act.backward(Z, np.ones_like(Z))
+    assert np.all(np.isfinite(Y)) and np.all(np.isfinite(dZ))
+    assert Y.dtype == dtype
+
+
+def test_sigmoid_and_softmax_extremes_are_exact():
+    Z = np.array([[-1e4, 0.0, 1e4]])
+    np.testing.assert_array_equal(initialize_activation("sigmoid")(Z), [[0.0, 0.5, 1.0]])
+    np.testing.assert_array_equal(initialize_activation("softmax")(Z), [[0.0, 0.0, 1.0]])
+
+
+LOSS_CASES = {"cross_entropy": "probabilities", "l2": "real"}
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_CASES))
+def test_loss_gradient(name):
+    loss = initialize_loss(name)
+    rng = np.random.default_rng(2)
+    if LOSS_CASES[name] == "probabilities":
+        Y = np.eye(5)[rng.integers(0, 5, size=6)]
+        Y_hat = rng.uniform(0.05, 1.0, size=(6, 5))
+        Y_hat /= Y_hat.sum(axis=1, keepdims=True)
+    else:
+        Y, Y_hat = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    numeric = numerical_gradient(lambda: loss.forward(Y, Y_hat), Y_hat)
+    assert relative_error(loss.backward(Y, Y_hat), numeric) < TOL
+
+
+def test_cross_entropy_never_takes_log_of_zero():
+    loss = initialize_loss("cross_entropy")
+    Y = np.array([[1.0, 0.0]], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        value = loss.forward(Y, np.array([[0.0, 1.0]], dtype=np.float32))
+        grad = loss.backward(Y, np.array([[0.0, 1.0]], dtype=np.float32))
+    assert np.isfinite(value) and value > 80  # -log(tiny float32) ~ 87.3
+    assert np.all(np.isfinite(grad))
+
+
+# Every registered layer: a list of (constructor, input shape) cases.
+LAYER_CASES = {
+    "fully_connected": [
+        (lambda: FullyConnected(4, "tanh"), (3, 5)),
+        (lambda: FullyConnected(3, "sigmoid", "he_normal"), (2, 4, 3, 2)),  # image input
+        (lambda: FullyConnected(4, "softmax"), (3, 6)),
+    ],
+    "conv2d": [
+        (lambda: Conv2D(3, (3, 3), "tanh", stride=1, pad="same"), (2, 5, 5, 2)),
+        (lambda: Conv2D(2, (3, 3), "linear", stride=2, pad="same"), (2, 7, 6, 3)),
+        (lambda: Conv2D(2, (3, 3), "sigmoid", stride=1, pad="valid"), (2, 6, 5, 2)),
+        (lambda: Conv2D(2, (3, 2), "tanh", stride=2, pad="valid"), (2, 7, 7, 1)),
+        (lambda: Conv2D(3, (2, 3), "linear", stride=1, pad=1), (1, 5, 4, 2)),
+        (lambda: Conv2D(2, (5, 3), "elu", stride=(2, 1), pad=(2, 1)), (2, 9, 5, 2)),
+        (lambda: Conv2D(2, (2, 2), "tanh", stride=1, pad="same"), (2, 4, 5, 2)),  # even: asym
+        (lambda: Conv2D(2, (1, 1), "linear", stride=1, pad="valid"), (2, 3, 3, 4)),
+    ],
+    "pool2d": [
+        (lambda: Pool2D((2, 2), "max", stride=2), (2, 6, 6, 3)),
+        (lambda: Pool2D((3, 3), "max", stride=1), (2, 5, 6, 2)),
+        (lambda: Pool2D((3, 2), "max", stride=2, pad=1), (1, 7, 5, 2)),
+        (lambda: Pool2D((2, 2), "average", stride=2), (2, 6, 6, 3)),
+        (lambda: Pool2D((3, 3), "average", stride=1, pad=1), (2, 5, 5, 2)),
+        (lambda: Pool2D((2, 3), "average", stride=(1, 2)), (1, 5, 7, 2)),
+    ],
+    "flatten": [(lambda: Flatten(), (3, 2, 4, 2))],
+    "dropout": [(lambda: Dropout(0.4), (4, 6)), (lambda: Dropout(0.0), (2, 3, 3, 1))],
+}
+
+
+def _layer_cases():
+    for name, cases in sorted(LAYER_CASES.items()):
+        for index, (make, shape) in enumerate(cases):
+            yield pytest.param(make, shape, id=f"{name}-{index}")
+
+
+@pytest.mark.parametrize("make,shape", list(_layer_cases()))
+def test_layer_gradient(make, shape):
+    layer = make()
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=shape)
+    layer.build(shape[1:], rng=np.random.default_rng(4), dtype=np.float64)
+    for value in layer.parameters.values():
+        value[...] = rng.normal(size=value.shape)  # also non-zero biases
+    R = rng.normal(size=(shape[0],) + layer.output_shape(shape[1:]))
+
+    def objective():
+        layer.rng = np.random.default_rng(5)  # the same dropout mask every call
+        return float(np.sum(layer.forward(X) * R))
+
+    objective()
+    dX = layer.backward(R)
+    assert dX.shape == X.shape
+    assert relative_error(dX, numerical_gradient(objective, X)) < TOL
+    for key, value in layer.parameters.items():
+        objective()
+        layer.backward(R)
+        analytic = layer.gradients[key].copy()
+        assert relative_error(analytic, numerical_gradient(objective, value)) < TOL, key
+
+
+def test_every_registered_component_has_a_gradient_check():
+    assert set(LAYERS.names()) == set(LAYER_CASES)
+    assert set(ACTIVATIONS.names()) == set(ACTIVATION_CASES)
+    assert set(LOSSES.names()) == set(LOSS_CASES)
+
+
+def _network_cases():
+    yield (
+        "mlp-softmax-ce",
+        lambda: (
+            [FullyConnected(6, "relu"), Dropout(0.3), FullyConnected(4, "softmax")],
+            "cross_entropy",
+            (5,),
+        ),
+    )
+    yield (
+        "cnn-softmax-ce",
+        lambda: (
+            [
+                Conv2D(3, (3, 3), "relu", pad="same"),
+                Pool2D((2, 2), "max", stride=2),
+                Conv2D(4, (3, 3), "tanh", stride=2, pad=1),
+                Pool2D((2, 2), "average", stride=1),
+                Flatten(),
+                FullyConnected(3, "softmax"),
+            ],
+            "cross_entropy",
+            (8, 7, 2),
+        ),
+    )
+    yield (
+        "mlp-l2",
+        lambda: (
+            [FullyConnected(5, "elu"), FullyConnected(2, "linear")],
+            "l2",
+            (3,),
+        ),
+    )
+    yield (
+        "sigmoid-ce",
+        lambda: (
+            [FullyConnected(4, "arctan"), FullyConnected(3, "sigmoid")],
+            "cross_entropy",
+            (4,),
+        ),
+    )
+
+
+@pytest.mark.parametrize("name,make", list(_network_cases()))
+def test_network_gradient(name, make):
+    layers, loss, input_shape = make()
+    net = NeuralNetwork(layers, loss, seed=7, dtype="float64", input_shape=input_shape)
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(4,) + input_shape)
+    n_out = net.output_shapes(input_shape)[-1][0]
+    Y = (
+        np.eye(n_out)[rng.integers(0, n_out, 4)]
+        if loss == "cross_entropy"
+        else rng.normal(size=(4, n_out))
+    )
+
+    def objective():
+        net.rng = np.random.default_rng(9)
+        for layer in net.layers:
+            layer.rng = net.rng
+        return net.loss_value(Y, net.forward(X))
+
+    for key, param, _ in net.param_grads():
+        objective()
+        loss_value = net.backward(Y, _fwd(net, X))
+        assert np.isclose(loss_value, objective())
+        analytic = {k: g.copy() for k, _, g in net.param_grads()}[key]
+        assert relative_error(analytic, numerical_gradient(objective, param)) < TOL, key
+
+
+def _fwd(net, X):
+    net.rng = np.random.default_rng(9)
+    for layer in net.layers:
+        layer.rng = net.rng
+    return net.forward(X)
