@@ -1,3 +1,120 @@
-"""CLI commands (data)."""
+"""``nnctl data``: list, inspect and download the built-in data sets."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from nnctl.data.builtin import DATASETS, builtin_counts
+from nnctl.data.fetch import fetch as fetch_dataset
+from nnctl.errors import DataError
+from nnctl.registry import did_you_mean
+
+
+def _builtin(name: str):
+    if name not in DATASETS:
+        hint = did_you_mean(name, DATASETS.names())
+        raise DataError(
+            f"unknown dataset '{name}'{hint} (choose from {', '.join(DATASETS.names())})"
+        )
+    return DATASETS.get(name)()
+
+
+@click.group("data")
+def data() -> None:
+    """List, inspect and download the built-in data sets.
+
+    \b
+    Example:
+      nnctl data list
+      nnctl data info digits
+      nnctl data fetch fashion_mnist
+    """
+
+
+@data.command("list")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Extra folder to look in.")
+def list_cmd(data_dir: str | None) -> None:
+    """Show each built-in data set: shape, classes, size, source, whether present.
+
+    \b
+    Example:
+      nnctl data list
+    """
+    rows = [("name", "shape", "classes", "train/test", "source", "present")]
+    for name, cls in DATASETS.items():
+        ds = cls()
+        n_train, n_test = builtin_counts(ds)
+        shape = "x".join(str(s) for s in ds.input_shape)
+        present = "yes" if ds.present(data_dir) else "no"
+        rows.append((name, shape, str(ds.n_classes), f"{n_train}/{n_test}", ds.source, present))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@data.command("info")
+@click.argument("name")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Extra folder to look in.")
+def info_cmd(name: str, data_dir: str | None) -> None:
+    """Show class balance, value range, mean and std of a built-in data set.
+
+    \b
+    Example:
+      nnctl data info iris
+    """
+    ds = _builtin(name)
+    X, y, X_test, y_test = ds.read(data_dir)
+    first = "train" if X_test is not None else "all"
+    parts = [(first, X, y)] + ([("test", X_test, y_test)] if X_test is not None else [])
+    click.echo(f"{name}: {ds.source}; license {ds.license}")
+    click.echo(f"example shape: {tuple(ds.input_shape)}; classes: {ds.n_classes}")
+    if ds.test_fraction:
+        click.echo(f"no official test split: {ds.test_fraction:.0%} held out, stratified, seed 0")
+    for part, Xp, yp in parts:
+        mean, std = _moments(Xp)
+        click.echo(
+            f"{part}: {len(Xp)} examples; values {Xp.min()}..{Xp.max()} ({Xp.dtype}); "
+            f"mean {mean:.4g}, std {std:.4g}"
+        )
+        counts = np.bincount(np.asarray(yp, dtype=np.int64), minlength=ds.n_classes)
+        names = ds.class_names or [str(i) for i in range(ds.n_classes)]
+        balance = ", ".join(f"{n} {c} ({c / len(yp):.1%})" for n, c in zip(names, counts))
+        click.echo(f"  classes: {balance}")
+
+
+def _moments(X: np.ndarray) -> tuple[float, float]:
+    flat = X.reshape(len(X), -1)
+    total = flat.sum(dtype=np.float64)
+    squares = sum(float(np.square(row, dtype=np.float64).sum()) for row in np.array_split(flat, 16))
+    mean = total / flat.size
+    return mean, float(np.sqrt(max(squares / flat.size - mean**2, 0.0)))
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Folder to download into (default: $NNCTL_DATA or ~/.cache/nnctl).",
+)
+def fetch_cmd(name: str, data_dir: str | None) -> None:
+    """Download a data set's official files, verify their SHA-256, store them.
+
+    Files go to DATA_DIR/NAME/ and are written only once all are verified.
+
+    \b
+    Example:
+      nnctl data fetch fashion_mnist --data-dir ~/data
+    """
+    ds = _builtin(name)
+    if not ds.fetchable:
+        click.echo(f"{name} is shipped with nnctl; nothing to download")
+        return
+    folder = fetch_dataset(name, data_dir, echo=click.echo)
+    click.echo(f"{name}: verified files in {Path(folder)}")
+
+
+COMMANDS = [data]

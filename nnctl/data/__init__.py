@@ -1,1 +1,32 @@
-"""nnctl.data."""
+"""Data sets, loaders, splits and batching.
+
+Public API: ``DATA_DEFAULTS``, ``resolve_data_config``, ``validate_data_config``,
+``describe`` (a DataSpec without loading), ``load`` (preprocessed Splits),
+``iterate_batches``, ``one_hot``, ``Preprocessor`` and the registries ``DATASETS``
+(built-ins) and ``LOADERS`` (user data: npz, csv, idx).
+"""
+
+from nnctl.data.builtin import DATASETS
+from nnctl.data.config import DATA_DEFAULTS, resolve_data_config, validate_data_config
+from nnctl.data.load import describe, load
+from nnctl.data.preprocess import Preprocessor
+from nnctl.data.sources import LOADERS
+from nnctl.data.spec import DataSpec, Split, Splits
+from nnctl.data.splits import iterate_batches, one_hot, stratified_split
+
+__all__ = [
+    "DATASETS",
+    "DATA_DEFAULTS",
+    "LOADERS",
+    "DataSpec",
+    "Preprocessor",
+    "Split",
+    "Splits",
+    "describe",
+    "iterate_batches",
+    "load",
+    "one_hot",
+    "resolve_data_config",
+    "stratified_split",
+    "validate_data_config",
+]

@@ -1,0 +1,190 @@
+"""The ``data:`` config section: its keys, defaults, validation and path resolution.
+
+Either ``dataset: NAME`` (a built-in) or ``type: npz | csv | idx`` with that loader's keys
+(``path``/``x``/``y``, ``path``/``label_column``, ``images``/``labels``) and an optional
+``test:`` mapping of the same keys. Common keys and defaults are in ``DATA_DEFAULTS``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from nnctl.data.builtin import DATASETS
+from nnctl.data.preprocess import MODES
+from nnctl.data.sources import LOADERS, REQUIRED
+from nnctl.errors import ConfigError, ConfigErrors
+from nnctl.registry import did_you_mean
+
+#: Defaults of the keys every data section has.
+DATA_DEFAULTS = {
+    "validation": 0.1,
+    "batch_size": 32,
+    "normalize": "minmax",
+    "flatten": False,
+    "shuffle": True,
+}
+BUILTIN_KEYS = ("dataset", "data_dir")
+USER_KEYS = ("type", "task", "n_classes", "test")
+TASKS = ("classification", "regression")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_common(cfg: dict, path: str) -> list[ConfigError]:
+    errors = []
+    v = cfg.get("validation", 0)
+    ok = (_is_int(v) and v >= 0) or (isinstance(v, float) and 0 <= v < 1)
+    if not ok:
+        errors.append(
+            ConfigError(
+                f"{path}.validation",
+                f"must be a fraction in (0, 1), a count >= 1 (an integer) or 0; got {v!r}",
+            )
+        )
+    b = cfg.get("batch_size", 1)
+    if not (_is_int(b) and b >= 1):
+        errors.append(ConfigError(f"{path}.batch_size", f"must be a positive integer; got {b!r}"))
+    n = cfg.get("normalize", "none")
+    if n is not None and n not in MODES:
+        hint = did_you_mean(n, list(MODES)) if isinstance(n, str) else ""
+        errors.append(
+            ConfigError(f"{path}.normalize", f"must be one of {', '.join(MODES)}; got {n!r}{hint}")
+        )
+    for key in ("flatten", "shuffle"):
+        if key in cfg and not isinstance(cfg[key], bool):
+            errors.append(ConfigError(f"{path}.{key}", f"must be true or false; got {cfg[key]!r}"))
+    return errors
+
+
+def _check_source_keys(part: dict, loader, path: str, name: str) -> list[ConfigError]:
+    errors = []
+    for key, default in loader.keys.items():
+        if default is REQUIRED and key not in part:
+            errors.append(ConfigError(path, f"missing key '{key}' for type {name}"))
+        elif key in part and key != "label_column" and not _nonempty_str(part[key]):
+            errors.append(
+                ConfigError(f"{path}.{key}", f"must be a non-empty string; got {part[key]!r}")
+            )
+    col = part.get("label_column")
+    if col is not None and not _label_column_ok(col):
+        errors.append(
+            ConfigError(
+                f"{path}.label_column",
+                f"must be a column name, index or list of names; got {col!r}",
+            )
+        )
+    return errors
+
+
+def _nonempty_str(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _label_column_ok(col) -> bool:
+    if isinstance(col, list):
+        return bool(col) and all(_nonempty_str(c) for c in col)
+    return _nonempty_str(col) or _is_int(col)
+
+
+def _unknown(cfg: dict, allowed: list[str], path: str, what: str) -> list[ConfigError]:
+    return [
+        ConfigError(path, f"unknown key '{key}' for {what}{did_you_mean(key, allowed)}")
+        for key in cfg
+        if key not in allowed
+    ]
+
+
+def _check_user(cfg: dict, path: str) -> list[ConfigError]:
+    try:
+        loader = LOADERS.get(cfg["type"], f"{path}.type")
+    except ConfigError as e:
+        return [e]
+    name = cfg["type"]
+    allowed = [*DATA_DEFAULTS, *USER_KEYS, *loader.keys]
+    errors = _unknown(cfg, allowed, path, f"type {name}")
+    errors += _check_source_keys(cfg, loader, path, name)
+    if "task" in cfg and cfg["task"] not in TASKS:
+        errors.append(
+            ConfigError(f"{path}.task", f"must be one of {', '.join(TASKS)}; got {cfg['task']!r}")
+        )
+    k = cfg.get("n_classes")
+    if k is not None and not (_is_int(k) and k >= 2):
+        errors.append(ConfigError(f"{path}.n_classes", f"must be an integer >= 2; got {k!r}"))
+    if k is not None and cfg.get("task") == "regression":
+        errors.append(ConfigError(f"{path}.n_classes", "must not be set with task: regression"))
+    test = cfg.get("test")
+    if test is not None:
+        if not isinstance(test, dict):
+            return errors + [ConfigError(f"{path}.test", f"must be a mapping; got {test!r}")]
+        errors += _unknown(test, list(loader.keys), f"{path}.test", f"type {name}")
+        inherited = {**{k: v for k, v in cfg.items() if k in ("x", "y", "label_column")}, **test}
+        errors += _check_source_keys(inherited, loader, f"{path}.test", name)
+    return errors
+
+
+def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
+    """All problems of a ``data:`` section, each naming its key path; [] if valid."""
+    if not isinstance(cfg, dict):
+        return [ConfigError(path, f"must be a mapping; got {cfg!r}")]
+    if ("dataset" in cfg) == ("type" in cfg):
+        return [
+            ConfigError(
+                path,
+                "needs exactly one of 'dataset' (built-in: "
+                f"{', '.join(DATASETS.names())}) or 'type' ({', '.join(LOADERS.names())})",
+            )
+        ]
+    errors = _check_common(cfg, path)
+    if "type" in cfg:
+        return errors + _check_user(cfg, path)
+    allowed = [*DATA_DEFAULTS, *BUILTIN_KEYS]
+    errors += _unknown(cfg, allowed, path, "a built-in dataset")
+    try:
+        DATASETS.get(cfg["dataset"], f"{path}.dataset")
+    except ConfigError as e:
+        errors.append(e)
+    if "data_dir" in cfg and not _nonempty_str(cfg["data_dir"]):
+        errors.append(ConfigError(f"{path}.data_dir", f"must be a path; got {cfg['data_dir']!r}"))
+    return errors
+
+
+def _resolve_path(value: str, base_dir: Path) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else Path(base_dir) / p)
+
+
+def resolve_data_config(cfg: dict, path: str = "data", base_dir: Path | None = None) -> dict:
+    """A validated copy of ``cfg`` with defaults filled and paths made absolute.
+
+    Relative paths resolve against ``base_dir`` (the config file's folder; default the
+    current directory) and ``~`` expands. Raises ConfigErrors listing every problem.
+    """
+    errors = validate_data_config(cfg, path)
+    if errors:
+        raise ConfigErrors(errors)
+    base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    out = {**DATA_DEFAULTS, **copy.deepcopy(cfg)}
+    if out["normalize"] is None:
+        out["normalize"] = "none"
+    if "dataset" in out:
+        if out.get("data_dir"):
+            out["data_dir"] = _resolve_path(out["data_dir"], base_dir)
+        return out
+    loader = LOADERS.get(out["type"])
+    _fill_part(out, loader, base_dir)
+    if out.get("test") is not None:
+        shared = {k: out[k] for k in ("x", "y", "label_column") if k in loader.keys}
+        out["test"] = {**shared, **out["test"]}
+        _fill_part(out["test"], loader, base_dir)
+    return out
+
+
+def _fill_part(part: dict, loader, base_dir: Path) -> None:
+    for key, default in loader.keys.items():
+        if key not in part and default is not REQUIRED:
+            part[key] = default
+    for key in loader.path_keys:
+        part[key] = _resolve_path(part[key], base_dir)

@@ -1,0 +1,131 @@
+"""Targets: class labels (int64, shape (N,)) or regression targets (float32, (N, k)).
+
+Rules for user data when ``task`` is not given: integer labels, whole-number floats in a
+1-D array, or one-hot rows mean classification; CSV label text that is not a number names
+the classes (sorted); any other numbers mean regression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnctl.errors import DataError
+
+
+@dataclass
+class Targets:
+    """Converted targets of every part (train, then test) and what they describe."""
+
+    parts: list[np.ndarray]
+    task: str
+    n_classes: int | None
+    class_names: tuple[str, ...] | None = None
+
+
+def _from_text(y: np.ndarray, source: str, task: str | None):
+    """CSV label cells (N, k) str → numbers, or None when they are class names."""
+    try:
+        return y.astype(np.int64) if task != "regression" else y.astype(np.float64)
+    except ValueError:
+        pass
+    try:
+        return y.astype(np.float64)
+    except ValueError:
+        if task == "regression" or y.shape[1] != 1:
+            bad = next(v for v in y.ravel() if not _is_number(v))
+            raise DataError(f"{source}: label {bad!r} is not a number") from None
+        return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_one_hot(y: np.ndarray) -> bool:
+    return (
+        y.ndim == 2
+        and y.shape[1] > 1
+        and bool(np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
+    )
+
+
+def _infer_task(y: np.ndarray) -> str:
+    if _is_one_hot(y):
+        return "classification"
+    flat = y.reshape(len(y), -1)
+    if flat.shape[1] != 1:
+        return "regression"
+    if y.dtype.kind in "biu":
+        return "classification"
+    return "classification" if np.all(np.isfinite(y)) and np.all(y == np.round(y)) else "regression"
+
+
+def _as_labels(y: np.ndarray, source: str) -> np.ndarray:
+    if _is_one_hot(y):
+        return np.argmax(y, axis=1).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels of shape {y.shape} are neither (N,) nor one-hot")
+    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        raise DataError(f"{source}: class labels must be whole numbers")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{source}: labels must be numbers; got dtype {y.dtype}")
+    labels = y.astype(np.int64)
+    if len(labels) and labels.min() < 0:
+        raise DataError(
+            f"{source}: labels out of range: found {labels.min()}; "
+            "class labels must be 0, 1, ..., n_classes-1"
+        )
+    return labels
+
+
+def _as_regression(y: np.ndarray, source: str) -> np.ndarray:
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{source}: regression targets must be numbers; got dtype {y.dtype}")
+    y = y.reshape(len(y), -1).astype(np.float32)
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"{source}: targets contain NaN or infinite values")
+    return y
+
+
+def prepare_targets(
+    ys: list[np.ndarray], sources: list[str], task: str | None, n_classes: int | None
+) -> Targets:
+    """Convert raw label arrays of each part; check ranges against ``n_classes``."""
+    class_names = None
+    if ys[0].dtype.kind == "U":
+        numeric = [_from_text(y, s, task) for y, s in zip(ys, sources)]
+        if any(n is None for n in numeric):
+            class_names = tuple(sorted(set(np.concatenate([y.ravel() for y in ys]))))
+            lookup = {name: i for i, name in enumerate(class_names)}
+            numeric = [np.array([lookup[v] for v in y.ravel()], dtype=np.int64) for y in ys]
+            task = "classification"
+        ys = numeric
+    task = task or _infer_task(ys[0])
+    if task == "regression":
+        return Targets([_as_regression(y, s) for y, s in zip(ys, sources)], task, None)
+    widths = {y.shape[1] for y in ys if _is_one_hot(y)}
+    parts = [_as_labels(y, s) for y, s in zip(ys, sources)]
+    found = max(int(p.max()) + 1 for p in parts if len(p))
+    n_classes = _check_n_classes(parts, sources, n_classes, widths, found)
+    if class_names is not None and len(class_names) != n_classes:
+        class_names = None
+    return Targets(parts, task, n_classes, class_names)
+
+
+def _check_n_classes(parts, sources, n_classes, widths, found) -> int:
+    if n_classes is None:
+        return max([found, *widths])
+    for p, s in zip(parts, sources):
+        if len(p) and p.max() >= n_classes:
+            raise DataError(
+                f"{s}: labels out of range: found label {p.max()} but n_classes is {n_classes}"
+            )
+    return n_classes
