@@ -69,3 +69,11 @@ class DivergedError(NnctlError):
     """Training produced NaN or Inf; exit code 3."""
 
     exit_code = 3
+
+
+class Interrupted(NnctlError):
+    """Training stopped by SIGINT (exit 130) or SIGTERM (exit 143) after a checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)

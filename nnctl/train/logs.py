@@ -1,0 +1,62 @@
+"""Per-epoch metrics logs: ``metrics.jsonl`` and ``metrics.csv`` in the run directory.
+
+Rows are appended and fsynced at the end of every epoch. On resume the logs are rewritten
+(atomically) to the rows the checkpoint has seen, so no epoch appears twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from nnctl.train.checkpoint import atomic_write_text
+
+COLUMNS = [
+    "epoch", "step", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+    "seconds", "samples_per_s",
+]  # fmt: skip
+
+
+class MetricsLog:
+    """Appends one row per epoch to ``metrics.jsonl`` and ``metrics.csv``."""
+
+    def __init__(self, run_dir: Path):
+        self.jsonl = Path(run_dir) / "metrics.jsonl"
+        self.csv = Path(run_dir) / "metrics.csv"
+
+    def rows(self) -> list[dict]:
+        if not self.jsonl.exists():
+            return []
+        lines = self.jsonl.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def append(self, row: dict) -> None:
+        self._append(self.jsonl, json.dumps(row, sort_keys=False) + "\n")
+        new_csv = not self.csv.exists() or self.csv.stat().st_size == 0
+        self._append(self.csv, self._csv_text([row], header=new_csv))
+
+    def keep_until(self, epoch: int) -> None:
+        """Rewrite both logs with only the rows of epochs <= ``epoch``."""
+        rows = [row for row in self.rows() if row["epoch"] <= epoch]
+        atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(self.csv, self._csv_text(rows, header=True))
+
+    @staticmethod
+    def _csv_text(rows: list[dict], header: bool) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+        if header:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+        return buffer.getvalue()
+
+    @staticmethod
+    def _append(path: Path, text: str) -> None:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())

@@ -1,0 +1,145 @@
+"""The training loop in-process: exact resume, divergence, callbacks, checkpoints."""
+
+from __future__ import annotations
+
+import math
+import signal
+
+import numpy as np
+import pytest
+
+from nnctl.core import Dropout, FullyConnected, NeuralNetwork
+from nnctl.core.optimizers import SGD, Adam
+from nnctl.core.schedules import Exponential
+from nnctl.data import DataSpec, Preprocessor, Split, Splits
+from nnctl.errors import DivergedError, Interrupted
+from nnctl.train.checkpoint import load_checkpoint
+from nnctl.train.trainer import Trainer, TrainSettings
+
+
+def make_splits(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    spec = DataSpec("toy", (6,), 3, "classification")
+    prep = Preprocessor.fit(X, "none")
+    return Splits(Split(X[:80], y[:80]), Split(X[80:100], y[80:100]),
+                  Split(X[100:], y[100:]), spec, prep)  # fmt: skip
+
+
+def make_trainer(run_dir, lr=0.05, optimizer=None, **settings):
+    net = NeuralNetwork([FullyConnected(8, "relu"), Dropout(0.2), FullyConnected(3, "softmax")],
+                        "cross_entropy", seed=3, input_shape=(6,))  # fmt: skip
+    opt = optimizer or Adam(lr=lr)
+    schedule = Exponential(lr_decay=0.5, stage_length=2, staircase=True)
+    options = {"epochs": 4, "batch_size": 16, **settings}
+    return Trainer(net, opt, schedule, make_splits(), TrainSettings(**options), run_dir, seed=5)
+
+
+class StopAt:
+    """A reporter that raises a stop signal at a given global step."""
+
+    def __init__(self, trainer, step, signum=signal.SIGTERM):
+        self.trainer, self.step, self.signum = trainer, step, signum
+
+    def start_epoch(self, *args):
+        pass
+
+    def batch(self, progress, n):
+        if progress.step == self.step:
+            self.trainer.stop_signal = self.signum
+
+    def end_epoch(self, row):
+        pass
+
+
+def weights(trainer):
+    return trainer.network.state_dict()
+
+
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
+    straight = make_trainer(tmp_path / "a")
+    summary_a = straight.fit()
+    interrupted = make_trainer(tmp_path / "b")
+    interrupted.reporter = StopAt(interrupted, step=13)  # inside epoch 3 (5 batches/epoch)
+    with pytest.raises(Interrupted) as info:
+        interrupted.fit()
+    assert info.value.exit_code == 143 and "nnctl resume" in str(info.value)
+    resumed = make_trainer(tmp_path / "b")
+    resumed.restore(tmp_path / "b" / "checkpoints" / "last.npz")
+    assert resumed.progress.step == 13 and resumed.progress.batch_in_epoch == 3
+    summary_b = resumed.fit()
+    for key, value in weights(straight).items():
+        assert np.array_equal(value, weights(resumed)[key]), key
+    assert summary_a["test"] == summary_b["test"]
+    assert straight.log.rows() == [
+        {**row, "seconds": r2["seconds"], "samples_per_s": r2["samples_per_s"]}
+        for row, r2 in zip(resumed.log.rows(), straight.log.rows())
+    ]
+
+
+def test_resume_from_epoch_end_is_bit_identical(tmp_path):
+    straight = make_trainer(tmp_path / "a")
+    straight.fit()
+    first = make_trainer(tmp_path / "b", epochs=2)
+    first.fit()
+    second = make_trainer(tmp_path / "b")
+    second.restore(tmp_path / "b" / "checkpoints" / "last.npz")
+    second.fit()
+    for key, value in weights(straight).items():
+        assert np.array_equal(value, weights(second)[key]), key
+    assert [r["epoch"] for r in second.log.rows()] == [1, 2, 3, 4]
+
+
+def test_divergence_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path, optimizer=SGD(lr=1e30))
+    trainer.settings.epochs = 5
+    with pytest.raises(DivergedError) as info:
+        trainer.fit()
+    assert info.value.exit_code == 3
+    message = str(info.value)
+    assert "epoch" in message and "step" in message and "clip_norm" in message
+    for _, param, _ in trainer.network.param_grads():
+        assert np.all(np.isfinite(param))
+
+
+def test_schedule_staircase_is_applied_per_epoch(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.fit()
+    lrs = [row["lr"] for row in trainer.log.rows()]
+    assert lrs == [0.05, 0.05, 0.025, 0.025]
+
+
+def test_early_stopping_and_best_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path, lr=1e-6, epochs=30, keep="all",
+                           early_stopping={"monitor": "val_loss", "patience": 2,
+                                           "min_delta": 10.0})  # fmt: skip
+    summary = trainer.fit()
+    assert summary["stopped_early"] and summary["epochs"] == 3
+    assert summary["checkpoint"] == "checkpoints/best.npz"
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["best.npz", "epoch-0001.npz", "epoch-0002.npz", "epoch-0003.npz", "last.npz"]
+    arrays, meta = load_checkpoint(tmp_path / "checkpoints" / "best.npz")
+    assert meta["progress"]["epoch"] == summary["best_epoch"] and "model/layers.0.W" in arrays
+    best_row = trainer.log.rows()[summary["best_epoch"] - 1]
+    assert best_row["val_loss"] == min(row["val_loss"] for row in trainer.log.rows())
+
+
+def test_reduce_lr_on_plateau(tmp_path):
+    trainer = make_trainer(tmp_path, lr=1e-6, epochs=4,
+                           reduce_lr_on_plateau={"patience": 1, "factor": 0.5,
+                                                 "min_delta": 10.0})  # fmt: skip
+    trainer.schedule = None
+    trainer.fit()
+    assert [row["lr"] for row in trainer.log.rows()] == [1e-6, 1e-6, 5e-7, 2.5e-7]
+
+
+def test_metrics_rows_have_the_documented_columns(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1)
+    trainer.fit()
+    row = trainer.log.rows()[0]
+    assert set(row) == {"epoch", "step", "lr", "train_loss", "train_accuracy", "val_loss",
+                        "val_accuracy", "seconds", "samples_per_s"}  # fmt: skip
+    assert row["step"] == 5 and 0 <= row["val_accuracy"] <= 1 and math.isfinite(row["val_loss"])
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith("epoch,step,lr,train_loss")
