@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from nnctl.core.layers import LAYERS, ActivatedLayer, Layer, check_positive_int
 from nnctl.errors import ShapeError
@@ -95,6 +96,30 @@ def offset_slice(i: int, j: int, stride, out_hw) -> tuple:
     return (slice(None), slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
 
 
+def window_view(Xp: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
+    """Read-only view of every kernel window of the padded images, no copy:
+    (batch, rows, cols, c) → (batch, out_rows, out_cols, kh, kw, c)."""
+    sb, sr, sc, sch = Xp.strides
+    shape = (Xp.shape[0],) + tuple(out_hw) + tuple(kernel) + (Xp.shape[3],)
+    strides = (sb, sr * stride[0], sc * stride[1], sr, sc, sch)
+    return as_strided(Xp, shape, strides, writeable=False)
+
+
+def gather_windows(view: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Copy a window view (..., kh, kw, c) into the contiguous ``out`` of the same shape.
+
+    One strided copy writes ``out`` sequentially, which beats a copy per kernel offset
+    except for a single channel, where the innermost run is one element long.
+    """
+    if view.shape[-1] > 1:
+        np.copyto(out, view)
+        return out
+    for i in range(view.shape[-3]):
+        for j in range(view.shape[-2]):
+            out[..., i, j, :] = view[..., i, j, :]
+    return out
+
+
 @LAYERS.register("conv2d")
 class Conv2D(ActivatedLayer):
     """2-D convolution (cross-correlation) of NHWC images, plus bias and activation.
@@ -153,13 +178,9 @@ class Conv2D(ActivatedLayer):
     def im2col(self, X: np.ndarray) -> np.ndarray:
         """(batch, rows, cols, c_in) → (batch * out_rows * out_cols, kh * kw * c_in)."""
         Xp = pad_images(X, self.pad)
-        kh, kw = self.kernel_shape
-        oh, ow = self.out_hw
-        cols = np.empty((X.shape[0], oh, ow, kh, kw, X.shape[3]), dtype=X.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, :, :, i, j, :] = Xp[offset_slice(i, j, self.stride, self.out_hw)]
-        return cols.reshape(X.shape[0] * oh * ow, -1)
+        view = window_view(Xp, self.kernel_shape, self.stride, self.out_hw)
+        cols = gather_windows(view, np.empty(view.shape, dtype=X.dtype))
+        return cols.reshape(X.shape[0] * self.out_hw[0] * self.out_hw[1], -1)
 
     def col2im(self, dcols: np.ndarray, batch: int) -> np.ndarray:
         """(batch * out_rows * out_cols, kh * kw * c_in) → dL/dX (batch, rows, cols, c_in)."""
@@ -206,6 +227,20 @@ class Conv2D(ActivatedLayer):
 
 
 POOL_MODES = ("max", "average")
+
+
+def max_first(blocks) -> tuple[np.ndarray, np.ndarray]:
+    """Element-wise maximum of equally shaped arrays and the index of the first array
+    holding it: ties keep the earliest block (strict ``>``), the row-major first position
+    when the blocks are a window's offsets in row-major order."""
+    out = np.array(blocks[0], copy=True)
+    arg = np.zeros(out.shape, dtype=np.int8 if len(blocks) < 128 else np.int32)
+    better = np.empty(out.shape, dtype=bool)
+    for k, block in enumerate(blocks[1:], start=1):
+        np.greater(block, out, out=better)
+        np.copyto(out, block, where=better)
+        np.copyto(arg, k, where=better)
+    return out, arg
 
 
 @LAYERS.register("pool2d")
@@ -255,12 +290,7 @@ class Pool2D(Layer):
                 out += s
             out *= X.dtype.type(1.0 / len(slices))
             return out
-        out = slices[0].copy()
-        arg = np.zeros(out.shape, dtype=np.int8 if len(slices) < 128 else np.int32)
-        for k, s in enumerate(slices[1:], start=1):
-            better = s > out  # strict: ties keep the earlier (row-major first) position
-            np.copyto(out, s, where=better)
-            arg[better] = k
+        out, arg = max_first(slices)
         self.cache["arg"] = arg
         return out
 
@@ -275,9 +305,10 @@ class Pool2D(Layer):
             for i, j in offsets:
                 dXp[offset_slice(i, j, self.stride, self.out_hw)] += share
         else:
-            arg = self.cache["arg"]
+            arg, hit = self.cache["arg"], np.empty(dLdY.shape, dtype=bool)
             for k, (i, j) in enumerate(offsets):
-                dXp[offset_slice(i, j, self.stride, self.out_hw)] += np.where(arg == k, dLdY, 0)
+                np.equal(arg, k, out=hit)
+                dXp[offset_slice(i, j, self.stride, self.out_hw)] += np.where(hit, dLdY, 0)
         return dXp[:, t : t + rows, l : l + cols, :]
 
     def get_config(self) -> dict:
