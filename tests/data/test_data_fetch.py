@@ -1,0 +1,112 @@
+"""nnctl data fetch against a local HTTP server on 127.0.0.1 (never the real network)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from nnctl.data import fetch as fetch_mod
+from nnctl.data import files, load
+from nnctl.errors import DataError
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    truncate: ClassVar[set[str]] = set()
+
+    def do_GET(self):
+        name = self.path.rsplit("/", 1)[-1]
+        if name in self.truncate:
+            body = (self.directory_path / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])  # then close: a truncated download
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(fake_mnist):
+    handler = functools.partial(_Handler, directory=str(fake_mnist))
+    _Handler.directory_path = fake_mnist
+    _Handler.truncate = set()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def sums(fake_mnist, monkeypatch):
+    """Inject the fake files' checksums in place of the official ones."""
+    import gzip
+
+    gz = {}
+    for name in fetch_mod.FASHION_GZ_CHECKSUMS:
+        data = (fake_mnist / name).read_bytes()
+        gz[name] = (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+    raw = {
+        n: hashlib.sha256(gzip.decompress((fake_mnist / n).read_bytes())).hexdigest() for n in gz
+    }
+    monkeypatch.setattr(fetch_mod, "FASHION_GZ_CHECKSUMS", gz)
+    monkeypatch.setattr(files, "FASHION_RAW_SHA256", raw)
+    return gz
+
+
+def test_fetch_downloads_verifies_and_loads(server, sums, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNCTL_FETCH_BASE_URL", server)
+    folder = fetch_mod.fetch("fashion_mnist", tmp_path / "cache")
+    assert folder == tmp_path / "cache" / "fashion_mnist"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(sums)
+    s = load({"dataset": "fashion_mnist", "data_dir": str(tmp_path / "cache"), "validation": 0}, 0)
+    assert len(s.train) == 30 and s.train.X.shape[1:] == (28, 28, 1)
+    assert np.bincount(s.test.y).tolist() == [1] * 10
+
+
+def test_corrupted_download_leaves_nothing(server, sums, tmp_path, monkeypatch, fake_mnist):
+    monkeypatch.setenv("NNCTL_FETCH_BASE_URL", server)
+    bad = bytearray((fake_mnist / "t10k-images-idx3-ubyte.gz").read_bytes())
+    bad[40] ^= 0xFF
+    (fake_mnist / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(bad))
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: checksum mismatch"):
+        fetch_mod.fetch("fashion_mnist", tmp_path / "cache")
+    assert list((tmp_path / "cache" / "fashion_mnist").iterdir()) == []
+
+
+def test_truncated_download_leaves_nothing(server, sums, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNCTL_FETCH_BASE_URL", server)
+    _Handler.truncate = {"train-labels-idx1-ubyte.gz"}
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: .*nothing was written"):
+        fetch_mod.fetch("fashion_mnist", tmp_path / "cache")
+    assert list((tmp_path / "cache" / "fashion_mnist").iterdir()) == []
+
+
+def test_missing_file_on_server(server, sums, tmp_path, monkeypatch, fake_mnist):
+    monkeypatch.setenv("NNCTL_FETCH_BASE_URL", server)
+    (fake_mnist / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="download failed"):
+        fetch_mod.fetch("fashion_mnist", tmp_path / "cache")
+    assert list((tmp_path / "cache" / "fashion_mnist").iterdir()) == []
+
+
+def test_shipped_data_sets_are_not_fetched(tmp_path):
+    with pytest.raises(DataError, match="mnist is shipped with nnctl"):
+        fetch_mod.fetch("mnist", tmp_path)
+
+
+def test_official_checksums_recorded():
+    assert fetch_mod.FASHION_GZ_CHECKSUMS["train-images-idx3-ubyte.gz"][1] == (
+        "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+    )
+    assert all(len(s) == 64 and len(m) == 32 for s, m in fetch_mod.FASHION_GZ_CHECKSUMS.values())
