@@ -1,0 +1,468 @@
+"""Gradient-descent optimizers that update parameters in place.
+
+The network hands an optimizer a list of ``(key, param, grad)`` triples, e.g.
+``("layers.0.W", W, dLdW)``. ``step`` updates every ``param`` **in place** (layers keep
+references to their arrays) and never writes to ``grad``. Per-parameter state (momentum
+buffers, moment estimates) is created lazily per key, with the parameter's dtype.
+
+Order of operations in one step, for every parameter:
+
+1. the gradient is clipped (``clip_norm``: the global L2 norm over all gradients, or each
+   tensor's own norm with ``clip_mode="per_tensor"``);
+2. L2 weight decay is added to the clipped gradient, ``g + weight_decay * param``
+   (AdamW instead shrinks the parameter: ``param *= 1 - lr * weight_decay``);
+3. the optimizer's own update rule runs (PyTorch semantics throughout).
+
+``lr`` is the learning rate of the next step; a schedule overwrites it before each step
+with ``opt.lr = schedule.lr_at(opt.base_lr, position)``. ``base_lr`` is the configured
+value and is what ``get_config`` reports.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from nnctl.registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+
+CLIP_MODES = ("global", "per_tensor")
+
+Param = tuple[str, np.ndarray, np.ndarray]
+
+
+def _show(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _is_real(value) -> bool:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return False
+    return math.isfinite(value)
+
+
+def _positive(name: str, value) -> float:
+    if not (_is_real(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number; got {_show(value)}")
+    return float(value)
+
+
+def _non_negative(name: str, value) -> float:
+    if not (_is_real(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative number; got {_show(value)}")
+    return float(value)
+
+
+def _fraction(name: str, value) -> float:
+    """A number in [0, 1): momentum, betas, rho."""
+    if not (_is_real(value) and 0 <= value < 1):
+        raise ValueError(f"{name} must be a number in [0, 1); got {_show(value)}")
+    return float(value)
+
+
+def _flag(name: str, value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be true or false; got {_show(value)}")
+
+
+def _sq_norm(g: np.ndarray) -> float:
+    flat = g.reshape(-1)
+    return float(np.dot(flat, flat))
+
+
+class Optimizer:
+    """Base class: clipping, weight decay, lazily created state, (de)serialisation.
+
+    Subclasses list their state ``slots`` and implement ``_update(key, param, grad)``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    weight_decay : float
+        L2 penalty added to the gradient (decoupled in AdamW), >= 0.
+    clip_norm : float or None
+        Maximum gradient L2 norm, > 0; ``None`` disables clipping.
+    clip_mode : {"global", "per_tensor"}
+        Clip the norm over all gradients together, or each gradient tensor's own norm.
+    """
+
+    type_name: str
+    slots: tuple[str, ...] = ()
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        lr: float,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_mode: str = "global",
+    ):
+        self.base_lr = _positive("lr", lr)
+        self.lr = self.base_lr
+        self.weight_decay = _non_negative("weight_decay", weight_decay)
+        if clip_norm is not None and not (_is_real(clip_norm) and clip_norm > 0):
+            raise ValueError(f"clip_norm must be a positive number or None; got {_show(clip_norm)}")
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        if not isinstance(clip_mode, str) or clip_mode not in CLIP_MODES:
+            choices = ", ".join(repr(m) for m in CLIP_MODES)
+            raise ValueError(f"clip_mode must be one of {choices}; got {_show(clip_mode)}")
+        self.clip_mode = clip_mode
+        self.iterations = 0
+        self._state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
+        self._scratch: dict[tuple[str, str], np.ndarray] = {}
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def step(self, params: Sequence[Param]) -> float:
+        """Update every parameter in place with its gradient.
+
+        Parameters
+        ----------
+        params : list of (str, ndarray, ndarray)
+            ``(key, param, grad)``; ``param`` and ``grad`` have the same shape. ``param`` is
+            modified in place; ``grad`` is only read.
+
+        Returns
+        -------
+        float
+            The global L2 norm of all gradients before clipping (non-finite when a gradient
+            is, so the caller can detect divergence).
+        """
+        sq_norms = []
+        for key, p, g in params:
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"{key}: gradient shape {g.shape} does not match parameter shape {p.shape}"
+                )
+            sq_norms.append(_sq_norm(g))
+        total = math.sqrt(sum(sq_norms))
+        self.iterations += 1
+        for (key, p, g), sq in zip(params, sq_norms):
+            scale = self._clip_scale(math.sqrt(sq), total)
+            self._update(key, p, self._effective_grad(key, p, g, scale))
+        return total
+
+    def _clip_scale(self, norm: float, total: float) -> float:
+        if self.clip_norm is None:
+            return 1.0
+        n = total if self.clip_mode == "global" else norm
+        return self.clip_norm / n if n > self.clip_norm else 1.0
+
+    def _effective_grad(self, key: str, p: np.ndarray, g: np.ndarray, scale: float) -> np.ndarray:
+        """The clipped, L2-decayed gradient; a scratch array whenever it differs from ``g``."""
+        l2 = self.weight_decay and not self.decoupled_weight_decay
+        if scale == 1.0 and not l2:
+            return g
+        out = self._tmp("grad", key, p)
+        np.multiply(g, scale, out=out)
+        if l2:
+            decay = self._tmp("update", key, p)  # free until _update runs
+            np.multiply(p, self.weight_decay, out=decay)
+            out += decay
+        return out
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _slot(self, slot: str, key: str, p: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """The state array ``slot`` of parameter ``key``, created as ``fill`` on first use."""
+        buf = self._state[slot].get(key)
+        if buf is None:
+            buf = self._state[slot][key] = np.full_like(p, fill)
+        elif buf.shape != p.shape:
+            raise ValueError(
+                f"optimizer state '{slot}.{key}' has shape {buf.shape}; "
+                f"the parameter has shape {p.shape}"
+            )
+        return buf
+
+    def _tmp(self, name: str, key: str, p: np.ndarray) -> np.ndarray:
+        """A reusable scratch array shaped like ``p`` (not part of the state)."""
+        buf = self._scratch.get((name, key))
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+            buf = self._scratch[(name, key)] = np.empty_like(p)
+        return buf
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A snapshot of the state as plain arrays: ``"step"`` and ``"<slot>.<key>"``."""
+        state = {"step": np.array(self.iterations, dtype=np.int64)}
+        for slot, bufs in self._state.items():
+            for key, buf in bufs.items():
+                state[f"{slot}.{key}"] = buf.copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a ``state_dict`` exactly (the arrays are copied)."""
+        if "step" not in state:
+            raise ValueError(f"{self.type_name} optimizer state has no 'step' entry")
+        restored: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
+        for name, value in state.items():
+            if name == "step":
+                continue
+            slot, dot, key = name.partition(".")
+            if not dot or slot not in restored:
+                expected = ", ".join(f"'{s}.<key>'" for s in self.slots) or "none"
+                raise ValueError(
+                    f"unexpected entry '{name}' in {self.type_name} optimizer state "
+                    f"(expected 'step' and {expected})"
+                )
+            restored[slot][key] = np.array(value, copy=True)
+        self.iterations = int(state["step"])
+        self._state = restored
+
+    def get_config(self) -> dict:
+        """``{"type": name, **constructor arguments}``; ``lr`` is the configured ``base_lr``."""
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        kwargs = {n: self.base_lr if n == "lr" else getattr(self, n) for n in names}
+        return {"type": self.type_name, **kwargs}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+@OPTIMIZERS.register("sgd")
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    ``b = momentum * b + g`` (``b = g`` on the first step); the step is ``lr * b``, or
+    ``lr * (g + momentum * b)`` with ``nesterov``. State: ``momentum.<key>``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0 (required).
+    momentum : float
+        Momentum factor in [0, 1); 0 disables the buffer.
+    nesterov : bool
+        Nesterov momentum; requires ``momentum > 0``.
+    weight_decay, clip_norm, clip_mode
+        See ``Optimizer``.
+    """
+
+    slots = ("momentum",)
+
+    def __init__(
+        self,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_mode: str = "global",
+    ):
+        super().__init__(lr, weight_decay, clip_norm, clip_mode)
+        self.momentum = _fraction("momentum", momentum)
+        self.nesterov = _flag("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError(f"nesterov requires momentum > 0; got momentum={_show(momentum)}")
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
+        step = self._tmp("update", key, p)
+        if not self.momentum:
+            np.multiply(g, self.lr, out=step)
+        else:
+            buf = self._state["momentum"].get(key)
+            if buf is None:
+                buf = self._state["momentum"][key] = np.array(g, dtype=p.dtype)
+            else:
+                buf = self._slot("momentum", key, p)
+                buf *= self.momentum
+                buf += g
+            if self.nesterov:
+                np.multiply(buf, self.momentum, out=step)
+                step += g
+                step *= self.lr
+            else:
+                np.multiply(buf, self.lr, out=step)
+        p -= step
+
+
+@OPTIMIZERS.register("adam")
+class Adam(Optimizer):
+    """Adam with bias correction; ``weight_decay`` is an L2 term added to the gradient.
+
+    ``m = beta1 m + (1 - beta1) g``, ``v = beta2 v + (1 - beta2) g**2``, and the step is
+    ``lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)`` at step ``t``
+    (1-based). State: ``m.<key>``, ``v.<key>``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    beta1, beta2 : float
+        Decay rates of the first and second moment estimates, in [0, 1).
+    eps : float
+        Added to the denominator, > 0.
+    weight_decay, clip_norm, clip_mode
+        See ``Optimizer``.
+    """
+
+    slots = ("m", "v")
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_mode: str = "global",
+    ):
+        super().__init__(lr, weight_decay, clip_norm, clip_mode)
+        self.beta1 = _fraction("beta1", beta1)
+        self.beta2 = _fraction("beta2", beta2)
+        self.eps = _positive("eps", eps)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
+        if self.decoupled_weight_decay and self.weight_decay:
+            p *= 1.0 - self.lr * self.weight_decay
+        m, v = self._slot("m", key, p), self._slot("v", key, p)
+        step = self._tmp("update", key, p)
+        b1, b2, t = self.beta1, self.beta2, self.iterations
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=step)
+        m += step
+        v *= b2
+        np.multiply(g, g, out=step)
+        step *= 1.0 - b2
+        v += step
+        np.sqrt(v, out=step)
+        step /= math.sqrt(1.0 - b2**t)
+        step += self.eps  # denominator
+        np.divide(m, step, out=step)
+        step *= self.lr / (1.0 - b1**t)
+        p -= step
+
+
+@OPTIMIZERS.register("adamw")
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``param *= 1 - lr * weight_decay`` before the update.
+
+    Parameters are those of ``Adam``; ``weight_decay`` defaults to 0.01 and is not added to
+    the gradient.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        clip_norm: float | None = None,
+        clip_mode: str = "global",
+    ):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, clip_norm, clip_mode)
+
+
+@OPTIMIZERS.register("rmsprop")
+class RMSProp(Optimizer):
+    """RMSProp: ``v = rho v + (1 - rho) g**2``; the step is ``lr * g / (sqrt(v) + eps)``.
+
+    With ``momentum > 0``: ``b = momentum * b + g / (sqrt(v) + eps)`` and the step is
+    ``lr * b``. State: ``v.<key>`` and, with momentum, ``momentum.<key>``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    rho : float
+        Decay rate of the squared-gradient average, in [0, 1).
+    eps : float
+        Added to the denominator, > 0.
+    momentum : float
+        Momentum factor in [0, 1).
+    weight_decay, clip_norm, clip_mode
+        See ``Optimizer``.
+    """
+
+    slots = ("v", "momentum")
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        rho: float = 0.9,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_mode: str = "global",
+    ):
+        super().__init__(lr, weight_decay, clip_norm, clip_mode)
+        self.rho = _fraction("rho", rho)
+        self.eps = _positive("eps", eps)
+        self.momentum = _fraction("momentum", momentum)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
+        v = self._slot("v", key, p)
+        step = self._tmp("update", key, p)
+        v *= self.rho
+        np.multiply(g, g, out=step)
+        step *= 1.0 - self.rho
+        v += step
+        np.sqrt(v, out=step)
+        step += self.eps
+        np.divide(g, step, out=step)
+        if self.momentum:
+            buf = self._slot("momentum", key, p)
+            buf *= self.momentum
+            buf += step
+            np.multiply(buf, self.lr, out=step)
+        else:
+            step *= self.lr
+        p -= step
+
+
+@OPTIMIZERS.register("adagrad")
+class AdaGrad(Optimizer):
+    """AdaGrad: ``s += g**2``; the step is ``lr * g / (sqrt(s) + eps)``. State: ``sum.<key>``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    eps : float
+        Added to the denominator, > 0.
+    initial_accumulator : float
+        Starting value of ``s``, >= 0.
+    weight_decay, clip_norm, clip_mode
+        See ``Optimizer``.
+    """
+
+    slots = ("sum",)
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        eps: float = 1e-10,
+        initial_accumulator: float = 0.0,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_mode: str = "global",
+    ):
+        super().__init__(lr, weight_decay, clip_norm, clip_mode)
+        self.eps = _positive("eps", eps)
+        self.initial_accumulator = _non_negative("initial_accumulator", initial_accumulator)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
+        s = self._slot("sum", key, p, fill=self.initial_accumulator)
+        step = self._tmp("update", key, p)
+        np.multiply(g, g, out=step)
+        s += step
+        np.sqrt(s, out=step)
+        step += self.eps
+        np.divide(g, step, out=step)
+        step *= self.lr
+        p -= step

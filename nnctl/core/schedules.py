@@ -1,0 +1,397 @@
+"""Learning-rate schedules: closed-form maps from a position to a learning rate.
+
+A position counts epochs or iterations from 0, as chosen by ``unit``; the trainer sets
+``optimizer.lr = schedule.lr_at(optimizer.base_lr, position)`` before each step.
+
+Warm-up is shared by every schedule. With ``warmup = w`` and ``f`` the schedule proper::
+
+    lr_at(base, p) = f(base, 0) * (p + 1) / (w + 1)    for p < w  (linear ramp)
+    lr_at(base, p) = f(base, p - w)                     for p >= w
+
+so the rate reaches ``f(base, 0)`` (= ``base``, or the plateau-reduced rate) at position
+``w`` and the schedule proper starts there: its positions (``step_size``, ``milestones``,
+``t_max``...) count from the end of the warm-up.
+
+All schedules but ``Plateau`` are pure functions of the position, so resuming is exact.
+``Plateau`` also depends on the validation metric it is fed through ``observe``; its state
+is in ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import itertools
+import math
+
+import numpy as np
+
+from nnctl.registry import Registry
+
+SCHEDULES = Registry("schedule")
+
+UNITS = ("epoch", "iteration")
+
+
+def _show(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value) -> bool:
+    """int, float or NumPy number, but not bool (NaN and infinities included)."""
+    bool_like = isinstance(value, (bool, np.bool_))
+    return not bool_like and isinstance(value, (int, float, np.number))
+
+
+def _is_real(value) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _flag(name: str, value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be true or false; got {_show(value)}")
+
+
+def _integer(name: str, value, minimum: int) -> int:
+    if not (_is_int(value) and value >= minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {_show(value)}")
+    return int(value)
+
+
+def _non_negative(name: str, value) -> float:
+    if not (_is_real(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative number; got {_show(value)}")
+    return float(value)
+
+
+def _decay_factor(name: str, value, allow_one: bool = True) -> float:
+    """A multiplicative decay in (0, 1] (or (0, 1) when ``allow_one`` is false)."""
+    ok = _is_real(value) and 0 < value and (value <= 1 if allow_one else value < 1)
+    if not ok:
+        interval = "(0, 1]" if allow_one else "(0, 1)"
+        raise ValueError(f"{name} must be a number in {interval}; got {_show(value)}")
+    return float(value)
+
+
+def _choice(name: str, value, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}; got {_show(value)}")
+    return value
+
+
+class Schedule:
+    """Base class: warm-up, position checks, configuration and (empty) state.
+
+    Subclasses implement ``_lr(base_lr, position)``, the schedule proper after warm-up.
+
+    Parameters
+    ----------
+    unit : {"epoch", "iteration"}
+        What one position counts; the trainer passes the 0-based epoch index or the
+        0-based global iteration accordingly.
+    warmup : int
+        Length of the linear warm-up in units, >= 0 (see the module docstring).
+    """
+
+    type_name: str
+    #: True when ``observe`` needs a validation metric (the config layer checks for data).
+    needs_validation = False
+
+    def __init__(self, unit: str = "epoch", warmup: int = 0):
+        self.unit = _choice("unit", unit, UNITS)
+        self.warmup = _integer("warmup", warmup, 0)
+
+    def lr_at(self, base_lr: float, position: int) -> float:
+        """The learning rate at ``position``.
+
+        Parameters
+        ----------
+        base_lr : float
+            The configured learning rate (``optimizer.base_lr``).
+        position : int
+            0-based epoch or iteration, per ``unit``.
+
+        Returns
+        -------
+        float
+        """
+        if not (_is_int(position) and position >= 0):
+            raise ValueError(f"position must be an integer >= 0; got {_show(position)}")
+        if position < self.warmup:
+            return float(self._lr(base_lr, 0) * (position + 1) / (self.warmup + 1))
+        return float(self._lr(base_lr, int(position) - self.warmup))
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        raise NotImplementedError
+
+    def observe(self, value: float) -> None:
+        """Feed the monitored validation metric after an epoch; a no-op unless stateful."""
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The schedule's state as plain arrays (empty for pure schedules)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore ``state_dict()``."""
+        expected = set(self.state_dict())
+        if set(state) != expected:
+            raise ValueError(
+                f"{self.type_name} schedule state has entries {sorted(state)}; "
+                f"expected {sorted(expected)}"
+            )
+        self._load(state)
+
+    def _load(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+    def get_config(self) -> dict:
+        """``{"type": name, **constructor arguments}``."""
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {"type": self.type_name, **{n: _plain(getattr(self, n)) for n in names}}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+def _plain(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+@SCHEDULES.register("constant")
+class Constant(Schedule):
+    """The base learning rate at every position (after any warm-up).
+
+    Parameters
+    ----------
+    unit, warmup
+        See ``Schedule``.
+    """
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        return base_lr
+
+
+@SCHEDULES.register("exponential")
+class Exponential(Schedule):
+    """``base_lr * lr_decay ** (p / stage_length)``; with ``staircase`` the exponent is
+    ``floor(p / stage_length)``, so the rate is constant within each stage.
+
+    Parameters
+    ----------
+    lr_decay : float
+        Factor per stage, in (0, 1].
+    stage_length : int
+        Positions per stage, >= 1.
+    staircase : bool
+        Decay in whole stages instead of continuously.
+    unit, warmup
+        See ``Schedule``.
+    """
+
+    def __init__(
+        self,
+        lr_decay: float = 0.5,
+        stage_length: int = 1,
+        staircase: bool = False,
+        unit: str = "epoch",
+        warmup: int = 0,
+    ):
+        super().__init__(unit, warmup)
+        self.lr_decay = _decay_factor("lr_decay", lr_decay)
+        self.stage_length = _integer("stage_length", stage_length, 1)
+        self.staircase = _flag("staircase", staircase)
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        if self.staircase:
+            exponent = position // self.stage_length
+        else:
+            exponent = position / self.stage_length
+        return base_lr * self.lr_decay**exponent
+
+
+@SCHEDULES.register("step")
+class Step(Schedule):
+    """``base_lr * gamma ** floor(p / step_size)``.
+
+    Parameters
+    ----------
+    step_size : int
+        Positions between decays, >= 1.
+    gamma : float
+        Factor per decay, in (0, 1].
+    unit, warmup
+        See ``Schedule``.
+    """
+
+    def __init__(self, step_size: int, gamma: float = 0.1, unit: str = "epoch", warmup: int = 0):
+        super().__init__(unit, warmup)
+        self.step_size = _integer("step_size", step_size, 1)
+        self.gamma = _decay_factor("gamma", gamma)
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        return base_lr * self.gamma ** (position // self.step_size)
+
+
+@SCHEDULES.register("multistep")
+class MultiStep(Schedule):
+    """``base_lr * gamma ** k``, ``k`` the number of milestones ``<= p``.
+
+    Parameters
+    ----------
+    milestones : list of int
+        Positions (counted after warm-up) where the rate is multiplied by ``gamma``;
+        non-empty, each >= 1, strictly increasing.
+    gamma : float
+        Factor per milestone, in (0, 1].
+    unit, warmup
+        See ``Schedule``.
+    """
+
+    def __init__(
+        self, milestones: list[int], gamma: float = 0.1, unit: str = "epoch", warmup: int = 0
+    ):
+        super().__init__(unit, warmup)
+        ok = isinstance(milestones, (list, tuple)) and len(milestones) > 0
+        ok = ok and all(_is_int(m) and m >= 1 for m in milestones)
+        ok = ok and all(a < b for a, b in itertools.pairwise(milestones))
+        if not ok:
+            raise ValueError(
+                "milestones must be a non-empty list of strictly increasing positive integers; "
+                f"got {_show(milestones)}"
+            )
+        self.milestones = [int(m) for m in milestones]
+        self.gamma = _decay_factor("gamma", gamma)
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, position)
+
+
+@SCHEDULES.register("cosine")
+class Cosine(Schedule):
+    """Cosine annealing from ``base_lr`` at 0 to ``min_lr`` at ``t_max``, held after:
+    ``min_lr + (base_lr - min_lr) * (1 + cos(pi * min(p, t_max) / t_max)) / 2``.
+
+    Parameters
+    ----------
+    t_max : int
+        Length of the annealing in positions, >= 1.
+    min_lr : float
+        Final learning rate, >= 0 (meant to be below the base rate).
+    unit, warmup
+        See ``Schedule``.
+    """
+
+    def __init__(self, t_max: int, min_lr: float = 0.0, unit: str = "epoch", warmup: int = 0):
+        super().__init__(unit, warmup)
+        self.t_max = _integer("t_max", t_max, 1)
+        self.min_lr = _non_negative("min_lr", min_lr)
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        t = min(position, self.t_max)
+        cosine = (1.0 + math.cos(math.pi * t / self.t_max)) / 2.0
+        return self.min_lr + (base_lr - self.min_lr) * cosine
+
+
+@SCHEDULES.register("plateau")
+class Plateau(Schedule):
+    """Multiply the rate by ``factor`` when the monitored metric stops improving.
+
+    The trainer calls ``observe(value)`` once per epoch with the validation metric named by
+    ``monitor``, so this schedule needs validation data. A value improves when it beats the
+    best so far by more than ``min_delta`` (``value < best - min_delta`` in ``"min"`` mode,
+    ``value > best + min_delta`` in ``"max"`` mode; NaN never improves). ``patience``
+    consecutive epochs without improvement are tolerated; the next one multiplies the scale
+    by ``factor`` and restarts the count (PyTorch's ``ReduceLROnPlateau``). The rate is
+    ``max(base_lr * scale, min(min_lr, base_lr))``. State: ``best``, ``bad_epochs``,
+    ``scale``.
+
+    Parameters
+    ----------
+    factor : float
+        Reduction factor, in (0, 1).
+    patience : int
+        Epochs without improvement tolerated before a reduction, >= 0.
+    min_delta : float
+        Minimum change that counts as an improvement, >= 0.
+    mode : {"min", "max"}
+        Whether lower or higher metric values are better.
+    min_lr : float
+        Lower bound of the learning rate, >= 0.
+    monitor : str
+        Name of the validation metric to observe, e.g. ``"val_loss"``.
+    unit, warmup
+        See ``Schedule``.
+    """
+
+    needs_validation = True
+
+    def __init__(
+        self,
+        factor: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        mode: str = "min",
+        min_lr: float = 0.0,
+        monitor: str = "val_loss",
+        unit: str = "epoch",
+        warmup: int = 0,
+    ):
+        super().__init__(unit, warmup)
+        self.factor = _decay_factor("factor", factor, allow_one=False)
+        self.patience = _integer("patience", patience, 0)
+        self.min_delta = _non_negative("min_delta", min_delta)
+        self.mode = _choice("mode", mode, ("min", "max"))
+        self.min_lr = _non_negative("min_lr", min_lr)
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must be a non-empty string; got {_show(monitor)}")
+        self.monitor = monitor
+        self.best = math.inf if mode == "min" else -math.inf
+        self.bad_epochs = 0
+        self.scale = 1.0
+
+    def _lr(self, base_lr: float, position: int) -> float:
+        return max(base_lr * self.scale, min(self.min_lr, base_lr))
+
+    def observe(self, value: float) -> None:
+        """Record one epoch's metric; reduce the scale after too many bad epochs.
+
+        Parameters
+        ----------
+        value : float
+            The monitored validation metric of the epoch just finished.
+        """
+        if not _is_number(value):
+            raise ValueError(f"{self.monitor} must be a number; got {_show(value)}")
+        value = float(value)
+        if self._improves(value):
+            self.best = value
+            self.bad_epochs = 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.scale *= self.factor
+            self.bad_epochs = 0
+
+    def _improves(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "best": np.array(self.best, dtype=np.float64),
+            "bad_epochs": np.array(self.bad_epochs, dtype=np.int64),
+            "scale": np.array(self.scale, dtype=np.float64),
+        }
+
+    def _load(self, state: dict[str, np.ndarray]) -> None:
+        self.best = float(state["best"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.scale = float(state["scale"])
