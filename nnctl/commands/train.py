@@ -1,3 +1,89 @@
-"""CLI commands (train)."""
+"""``nnctl train`` and ``nnctl resume``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from nnctl.config import load_config
+from nnctl.train import run
+
+PATH = click.Path(path_type=str)
+
+
+def _emit_summary(summary: dict, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=False))
+        return
+    if quiet:
+        return
+    test = summary.get("test") or {}
+    parts = [f"done: {summary['epochs']} epochs in {summary['train_seconds']:.1f}s"]
+    if summary.get("best_epoch"):
+        parts.append(f"best epoch {summary['best_epoch']} ({summary['monitor']})")
+    if "accuracy" in test:
+        parts.append(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}")
+    elif test:
+        parts.append(f"test mse {test['mse']:.4g}, mae {test['mae']:.4g}")
+    parts.append(f"run: {summary['run_dir']}")
+    click.echo("; ".join(parts), err=True)
+
+
+@click.command("train")
+@click.argument("config_file", metavar="CONFIG", type=PATH)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set optimizer.lr=0.01 (repeatable).",
+)
+@click.option("--out", type=PATH, help="Run directory (default runs/<config>-<timestamp>).")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=PATH,
+    metavar="RUN_DIR",
+    help="Continue the run in RUN_DIR from its last checkpoint.",
+)
+@click.option("--force", is_flag=True, help="With --resume: accept a changed config.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def train_command(config_file, overrides, out, resume_dir, force, as_json, quiet):
+    """Train the network described by CONFIG.
+
+    Writes the resolved config, meta.json, metrics.jsonl/csv, checkpoints and
+    summary.json to the run directory. SIGINT/SIGTERM checkpoint and stop (exit 130/143);
+    divergence stops before the bad update (exit 3).
+
+    \b
+    Examples:
+      nnctl train configs/digits-mlp.yaml
+      nnctl train configs/digits-mlp.yaml --set optimizer.lr=0.01 --out runs/lr01
+      acc=$(nnctl train configs/iris-mlp.yaml --json | jq .test.accuracy)
+    """
+    config = load_config(config_file, overrides)
+    _, summary = run.train(config, out=out, resume_dir=resume_dir, force=force, quiet=quiet,
+                           argv=sys.argv)  # fmt: skip
+    _emit_summary(summary, as_json, quiet)
+
+
+@click.command("resume")
+@click.argument("run_dir", type=PATH)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def resume_command(run_dir, as_json, quiet):
+    """Continue the run in RUN_DIR from its last checkpoint, with its own config.
+
+    \b
+    Example:
+      nnctl resume runs/digits-mlp-20261130-221500
+    """
+    config = run.run_config(run_dir)
+    _, summary = run.train(config, resume_dir=run_dir, quiet=quiet, argv=sys.argv)
+    _emit_summary(summary, as_json, quiet)
+
+
+COMMANDS = [train_command, resume_command]

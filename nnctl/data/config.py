@@ -20,7 +20,7 @@ from nnctl.registry import did_you_mean
 DATA_DEFAULTS = {
     "validation": 0.1,
     "batch_size": 32,
-    "normalize": "minmax",
+    "normalize": "standard",
     "flatten": False,
     "shuffle": True,
 }

@@ -124,6 +124,7 @@ class Trainer:
         self.log = MetricsLog(self.run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.stop_signal: int | None = None  # set by a signal handler
+        self.extra_meta: dict = {}  # stored in every checkpoint (the resolved config)
 
     # --- the loop ---------------------------------------------------------------
     def fit(self) -> dict:
@@ -301,6 +302,7 @@ class Trainer:
             "tracker": self.tracker.state(),
             "early_stopping": self.early.state() if self.early else None,
             "reduce_lr_on_plateau": self.plateau.state() if self.plateau else None,
+            **self.extra_meta,
         }
         return arrays, meta
 

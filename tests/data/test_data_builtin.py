@@ -14,7 +14,7 @@ from nnctl.errors import DataError
 
 @pytest.fixture(scope="module")
 def mnist():
-    return load({"dataset": "mnist"}, seed=0)
+    return load({"dataset": "mnist", "normalize": "minmax"}, seed=0)
 
 
 def test_digits_counts_shapes_and_types():
@@ -54,9 +54,9 @@ def test_describe_does_not_read_files(monkeypatch):
 
 
 def test_validation_is_stratified_and_deterministic():
-    a = load({"dataset": "digits", "validation": 0.25}, seed=7)
-    b = load({"dataset": "digits", "validation": 0.25}, seed=7)
-    c = load({"dataset": "digits", "validation": 0.25}, seed=8)
+    a = load({"dataset": "digits", "validation": 0.25, "normalize": "minmax"}, seed=7)
+    b = load({"dataset": "digits", "validation": 0.25, "normalize": "minmax"}, seed=7)
+    c = load({"dataset": "digits", "validation": 0.25, "normalize": "minmax"}, seed=8)
     np.testing.assert_array_equal(a.validation.X, b.validation.X)
     assert not np.array_equal(a.validation.y, c.validation.y)
     train_p = np.bincount(a.train.y, minlength=10) / len(a.train)

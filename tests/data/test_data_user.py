@@ -43,7 +43,16 @@ def test_npz_regression_targets_and_separate_test(tmp_path):
     X = np.random.default_rng(0).normal(size=(20, 3))
     train = npz(tmp_path, "a.npz", x=X, y=X @ [1.0, 2.0, 3.0])
     test = npz(tmp_path, "b.npz", x=X[:5], y=X[:5] @ [1.0, 2.0, 3.0])
-    s = load({"type": "npz", "path": train, "test": {"path": test}, "validation": 0}, 0)
+    s = load(
+        {
+            "type": "npz",
+            "path": train,
+            "test": {"path": test},
+            "validation": 0,
+            "normalize": "minmax",
+        },
+        0,
+    )
     assert s.spec.task == "regression" and s.spec.n_classes is None
     assert s.train.y.shape == (20, 1) and s.train.y.dtype == np.float32
     assert s.test.X.shape == (5, 3)

@@ -1,0 +1,160 @@
+"""What the commands do: start, resume and finish runs; open trained models.
+
+The CLI layer parses options and prints; everything here raises NnctlError subclasses
+for the user's mistakes.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from nnctl import data as datamod
+from nnctl.config import build, load_config
+from nnctl.data import Preprocessor
+from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
+from nnctl.train import rundir
+from nnctl.train.checkpoint import load_checkpoint, split_prefix
+from nnctl.train.report import Reporter
+from nnctl.train.trainer import Trainer, TrainSettings
+
+
+def config_from_dict(resolved: dict, name: str = "config"):
+    """A validated Config from an already resolved config mapping (a run's or checkpoint's)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+        config = load_config(path)
+    config.name = name
+    return config
+
+
+@contextmanager
+def stop_on_signals(trainer: Trainer):
+    """SIGINT/SIGTERM ask the trainer to finish its step, checkpoint and stop; a second
+    signal of the same kind stops at once (the last checkpoint is still intact)."""
+
+    def request_stop(signum, frame):
+        trainer.stop_signal = signum
+        signal.signal(signum, previous[signum])
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, request_stop)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
+    """Train ``config`` in a new run directory, or continue the run in ``resume_dir``.
+
+    Returns (run_dir, summary).
+    """
+    if resume_dir is not None:
+        run_dir = _check_resume(Path(resume_dir).expanduser(), config, force)
+    else:
+        run_dir = rundir.prepare_new_run(Path(out) if out else rundir.default_run_dir(config.name))
+        rundir.write_config(run_dir, config.data)
+        rundir.write_json(run_dir / rundir.META_FILE, rundir.start_meta(config, argv))
+    experiment = build(config)
+    splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
+    settings = TrainSettings.from_config(config.data)
+    reporter = Reporter(settings.epochs, quiet=quiet, bar=bar)
+    trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
+                      settings, run_dir, seed=config.data.get("seed", 0),
+                      config_hash=config.hash(), reporter=reporter)  # fmt: skip
+    trainer.extra_meta = {"config": config.data}
+    last = run_dir / "checkpoints" / "last.npz"
+    if resume_dir is not None and last.exists():
+        trainer.restore(last)
+        reporter.message(f"resuming {run_dir} at epoch {trainer.progress.epoch + 1}, "
+                         f"step {trainer.progress.step}")  # fmt: skip
+    reporter.message(f"run directory: {run_dir}")
+    try:
+        with stop_on_signals(trainer):
+            summary = trainer.fit()
+    except Interrupted:
+        rundir.finish_meta(run_dir, "interrupted")
+        raise
+    except DivergedError:
+        rundir.finish_meta(run_dir, "diverged")
+        raise
+    summary = {"run_dir": str(run_dir), "config": config.name, **summary}
+    rundir.write_json(run_dir / rundir.SUMMARY_FILE, summary)
+    rundir.finish_meta(run_dir, "completed")
+    return run_dir, summary
+
+
+def _check_resume(run_dir: Path, config, force: bool) -> Path:
+    if not rundir.is_run_dir(run_dir):
+        raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
+    saved = yaml.safe_load((run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8"))
+    differing = rundir.config_differences(saved, config.data)
+    if differing and not force:
+        shown = ", ".join(differing[:10]) + (" ..." if len(differing) > 10 else "")
+        raise NnctlError(
+            f"{run_dir}: the config differs from the run's in {shown}; "
+            "use --force to resume with the new config"
+        )
+    if differing:
+        rundir.write_config(run_dir, config.data)
+    return run_dir
+
+
+def run_config(run_dir: Path):
+    """The Config a run was trained with (its resolved config.yaml)."""
+    run_dir = Path(run_dir).expanduser()
+    if not rundir.is_run_dir(run_dir):
+        raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
+    config = load_config(run_dir / rundir.CONFIG_FILE)
+    config.name = run_dir.name
+    return config
+
+
+@dataclass
+class TrainedModel:
+    """A network restored from a checkpoint, with its config and preprocessing."""
+
+    config: object
+    network: object
+    preprocess: Preprocessor
+    checkpoint: Path
+    meta: dict
+
+
+def open_model(target) -> TrainedModel:
+    """Load RUN_DIR (the checkpoint its summary reports, else last) or a checkpoint file."""
+    target = Path(target).expanduser()
+    if target.is_dir():
+        summary_path = target / rundir.SUMMARY_FILE
+        if summary_path.exists():
+            checkpoint = target / rundir.read_json(summary_path)["checkpoint"]
+        else:
+            checkpoint = target / "checkpoints" / "last.npz"
+    elif target.exists():
+        checkpoint = target
+    else:
+        raise CheckpointError(f"{target}: no such run directory or checkpoint")
+    arrays, meta = load_checkpoint(checkpoint)
+    if "config" not in meta:
+        raise CheckpointError(f"{checkpoint}: checkpoint has no config")
+    config = config_from_dict(meta["config"], name=checkpoint.stem)
+    network = build(config).network
+    network.load_state_dict(split_prefix(arrays, "model"))
+    network.eval()
+    preprocess = Preprocessor.from_state_dict(split_prefix(arrays, "prep"))
+    return TrainedModel(config, network, preprocess, checkpoint, meta)
+
+
+def same_preprocessing(a: Preprocessor, b: Preprocessor) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return all(np.array_equal(sa[k], sb[k]) for k in sa)
