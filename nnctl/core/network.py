@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from nnctl.core.activations import SoftMax
+from nnctl.core.fast import plan
 from nnctl.core.layers import ActivatedLayer, Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
 from nnctl.errors import CheckpointError, ShapeError
@@ -23,6 +24,10 @@ DTYPES = ("float32", "float64")
 
 class NeuralNetwork:
     """A sequential network.
+
+    With ``fuse`` (the default) the network runs exact rewrites of layer patterns
+    (``nnctl.core.fast``: conv → max-pool as one unit); outputs and gradients are those of
+    the plain layer-by-layer path. Set ``net.fuse = False`` to run the layers one by one.
 
     Parameters
     ----------
@@ -35,6 +40,8 @@ class NeuralNetwork:
     input_shape : tuple, optional
         Input shape without the batch axis; when given, parameters are created now.
     """
+
+    fuse = True
 
     def __init__(self, layers, loss, seed: int = 0, dtype="float32", input_shape=None):
         if np.dtype(dtype).name not in DTYPES:
@@ -50,6 +57,7 @@ class NeuralNetwork:
             self.layers[0].needs_input_grad = False
         self.training = True
         self.input_shape = None
+        self._plan_key, self._plan = None, []
         if input_shape is not None:
             self.build(input_shape)
 
@@ -95,9 +103,17 @@ class NeuralNetwork:
         X = np.asarray(X, dtype=self.dtype)
         if self.input_shape is None:
             self.build(X.shape[1:])
-        for layer in self.layers:
-            X = layer.forward(X)
+        for stage in self._stages():
+            X = stage.forward(X)
         return X
+
+    def _stages(self) -> list:
+        """The layers as executed: fused units (``fast.plan``) or the layers themselves."""
+        key = (self.fuse, tuple(map(id, self.layers)))
+        if key != self._plan_key:
+            self._plan = plan(self.layers) if self.fuse else list(self.layers)
+            self._plan_key = key
+        return self._plan
 
     @property
     def fused_softmax_cross_entropy(self) -> bool:
@@ -113,17 +129,17 @@ class NeuralNetwork:
         target = np.asarray(target, dtype=self.dtype)
         if target.shape != out.shape:
             raise ShapeError(f"target shape {target.shape} does not match output {out.shape}")
-        layers = self.layers
+        stages = self._stages()
         if self.fused_softmax_cross_entropy:
-            last = layers[-1]
+            last = self.layers[-1]
             loss = CrossEntropy.forward_logits(target, last.cache["Z"])
             dLdY = last.backward_linear((out - target) * out.dtype.type(1.0 / out.shape[0]))
-            layers = layers[:-1]
+            stages = stages[:-1]
         else:
             loss = self.loss.forward(target, out)
             dLdY = self.loss.backward(target, out)
-        for layer in reversed(layers):
-            dLdY = layer.backward(dLdY)
+        for stage in reversed(stages):
+            dLdY = stage.backward(dLdY)
         return loss
 
     def loss_value(self, target: np.ndarray, out: np.ndarray) -> float:
