@@ -1,3 +1,125 @@
-"""CLI commands (config)."""
+"""CLI commands that read configs: ``check``, ``summary`` and ``config``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+
+import click
+import yaml
+
+from nnctl.commands.options import config_argument
+from nnctl.config import load_config
+from nnctl.config.model import format_shape
+from nnctl.config.summary import human, summarize
+from nnctl.errors import NnctlError
+
+
+@click.command()
+@config_argument(multiple=True)
+def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+    """Validate config files: print 'ok: FILE' or every error found.
+
+    Exits 1 if any file is invalid.
+
+    \b
+    Example:
+      nnctl check configs/*.yaml
+      nnctl check configs/digits-mlp.yaml --set optimizer.lr=0.01
+    """
+    failed = False
+    for path in config:
+        try:
+            load_config(path, overrides)
+        except NnctlError as error:
+            failed = True
+            for line in str(error).splitlines():
+                click.echo(f"error: {line}", err=True)
+        else:
+            click.echo(f"ok: {path}")
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command()
+@config_argument()
+def summary(config: str, overrides: tuple[str, ...]) -> None:
+    """Print the model's layers: output shapes, parameters, FLOPs and memory.
+
+    Everything is inferred from the config and the data set's shape; no data is loaded.
+
+    \b
+    Example:
+      nnctl summary configs/mnist-cnn.yaml
+      nnctl summary configs/mnist-cnn.yaml --set model.layers[0].n_out=16
+    """
+    cfg = load_config(config, overrides)
+    table = summarize(cfg.data["model"], cfg.spec.input_shape)
+    rows = [("#", "layer", "output shape", "parameters")]
+    rows.append(("", "input", format_shape(table.input_shape), ""))
+    for row in table.rows:
+        shape = format_shape(row.output_shape)
+        rows.append((str(row.index), row.type, shape, f"{row.parameters:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    click.echo(f"{cfg.name}: data '{cfg.spec.name}', dtype {table.dtype}")
+    for r in rows:
+        click.echo(
+            f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+        )
+    click.echo(f"total parameters: {table.parameters:,}")
+    click.echo(f"FLOPs per example (forward): {human(table.flops)} ({table.flops:,})")
+    click.echo(f"activation memory per example: {human(table.activation_bytes, 'B')}")
+
+
+@click.command("config")
+@config_argument()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+def show_config(config: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Print the fully resolved config (every default filled in).
+
+    \b
+    Example:
+      nnctl config configs/digits-mlp.yaml
+      nnctl config configs/digits-mlp.yaml --json --set train.epochs=2
+    """
+    cfg = load_config(config, overrides)
+    if as_json:
+        click.echo(json.dumps(cfg.data, indent=2))
+    else:
+        click.echo(to_yaml(cfg.data), nl=False)
+
+
+class _Flow(list):
+    """A list dumped in flow style: ``[3, 3]``."""
+
+
+class _FlowMap(dict):
+    """A mapping dumped in flow style: ``{type: relu, alpha: 0.1}``."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, True))
+_Dumper.add_representer(
+    _FlowMap, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(), True)
+)
+
+
+def _styled(value, in_list: bool = False):
+    if isinstance(value, dict):
+        items = {k: _styled(v) for k, v in value.items()}
+        return _FlowMap(items) if in_list else items
+    if isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            return _Flow(value)
+        return [_styled(v, in_list=True) for v in value]
+    return value
+
+
+def to_yaml(data: dict) -> str:
+    """Block-style YAML, with list items (layers) and short lists on one line each."""
+    return yaml.dump(_styled(data), Dumper=_Dumper, sort_keys=False, width=100)
+
+
+COMMANDS = [check, summary, show_config]

@@ -1,0 +1,150 @@
+"""Component specs: ``{type: name, ...kwargs}`` (or a bare name) checked against a registry.
+
+A spec is checked before anything is built: the name must be registered, every key must be
+an argument of the constructor, required arguments must be present, and nested components
+(a layer's ``activation`` and ``weight_init``) are checked in turn. Then the component is
+constructed, so its own range checks run, and its ``get_config()`` becomes the resolved
+spec: every argument present, defaults filled in.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+
+from nnctl.config.paths import join
+from nnctl.core import ACTIVATIONS, INITIALIZERS, LAYERS, LOSSES
+from nnctl.core.optimizers import OPTIMIZERS
+from nnctl.core.schedules import SCHEDULES
+from nnctl.errors import ConfigError, ShapeError
+from nnctl.registry import Registry, did_you_mean
+
+REQUIRED = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Family:
+    """One registry as seen from configs: which constructor arguments users may set."""
+
+    registry: Registry
+    hidden: tuple[str, ...] = ()
+    nested: dict[str, Family] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.registry.family
+
+    def arguments(self, name: str) -> dict[str, object]:
+        """``{argument: default}`` of component ``name`` (``REQUIRED`` when it has none)."""
+        params = inspect.signature(self.registry.get(name)).parameters.values()
+        return {
+            p.name: p.default
+            for p in params
+            if p.name not in self.hidden and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+
+
+ACTIVATION = Family(ACTIVATIONS)
+# The gain follows the layer's activation; a loss's name and eps are internal.
+INITIALIZER = Family(INITIALIZERS, hidden=("gain",))
+LAYER = Family(LAYERS, nested={"activation": ACTIVATION, "weight_init": INITIALIZER})
+LOSS = Family(LOSSES, hidden=("name", "eps"))
+OPTIMIZER = Family(OPTIMIZERS)
+SCHEDULE = Family(SCHEDULES)
+FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE)
+
+
+def as_spec(spec, path: str) -> dict:
+    """A bare name as ``{type: name}``; a mapping copied; ConfigError for anything else."""
+    if isinstance(spec, str):
+        return {"type": spec}
+    if isinstance(spec, dict):
+        if "type" not in spec:
+            raise ConfigError(path, "missing key 'type'")
+        return dict(spec)
+    raise ConfigError(path, f"must be a name or a mapping with 'type'; got {spec!r}")
+
+
+def check_spec(family: Family, spec, path: str, errors: list[ConfigError]) -> tuple:
+    """Check ``spec``; return ``(component, resolved spec)`` or ``(None, None)`` on errors.
+
+    Every problem found is appended to ``errors``.
+    """
+    try:
+        spec = as_spec(spec, path)
+        name = spec.pop("type")
+        family.registry.get(name, join(path, "type"))
+    except ConfigError as error:
+        errors.append(error)
+        return None, None
+    before = len(errors)
+    arguments = family.arguments(name)
+    _check_keys(family, name, spec, arguments, path, errors)
+    for key, sub in family.nested.items():
+        if key in spec:
+            _, resolved = check_spec(sub, spec[key], join(path, key), errors)
+            spec[key] = resolved
+    if len(errors) > before:
+        return None, None
+    return construct(family, name, spec, path, errors)
+
+
+def _check_keys(family, name, spec, arguments, path, errors) -> None:
+    for key in spec:
+        if key not in arguments:
+            errors.append(_unknown_key(family, name, key, list(arguments), path))
+    for key, default in arguments.items():
+        if default is REQUIRED and key not in spec:
+            errors.append(ConfigError(path, f"missing required key '{key}' for {name}"))
+
+
+def _unknown_key(family: Family, name: str, key: str, allowed: list[str], path: str):
+    hint = did_you_mean(key, allowed)
+    if not hint:
+        owners = [n for n in family.registry.names() if key in family.arguments(n)]
+        if owners:
+            hint = f" ('{key}' is an argument of {', '.join(owners)})"
+        else:
+            hint = f" (allowed: {', '.join(allowed) or 'none'})"
+    error = ConfigError(path, f"unknown key '{key}' for {name}{hint}")
+    error.line_path = join(path, key)
+    return error
+
+
+def construct(family: Family, name: str, kwargs: dict, path: str, errors: list) -> tuple:
+    """Instantiate; constructor ValueErrors become ConfigErrors at the argument's path."""
+    try:
+        obj = family.registry.get(name)(**kwargs)
+    except (ValueError, TypeError, ShapeError) as error:
+        errors.append(argument_error(str(error), kwargs, path))
+        return None, None
+    config = obj.get_config()
+    if family is LOSS:
+        config = {"type": config["type"]}
+    order = ["type", *family.arguments(name)]
+    ordered = {k: config[k] for k in order if k in config}
+    ordered.update((k, v) for k, v in config.items() if k not in ordered)
+    return obj, plain(ordered)
+
+
+def argument_error(message: str, kwargs: dict, path: str) -> ConfigError:
+    """``"n_out must be ..."`` → ConfigError at ``path.n_out`` with ``"must be ..."``."""
+    match = re.match(r"(\w+) (.*)", message, re.DOTALL)
+    if match and match.group(1) in kwargs:
+        return ConfigError(join(path, match.group(1)), match.group(2))
+    return ConfigError(path, message)
+
+
+def plain(value):
+    """Tuples as lists, recursively, so resolved configs are JSON data."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def compact(spec: dict):
+    """``{type: relu}`` → ``"relu"``; specs with arguments stay mappings."""
+    return spec["type"] if len(spec) == 1 else spec

@@ -1,0 +1,151 @@
+"""The ``model:`` section: layers, loss and dtype, checked against the data's shape.
+
+Every layer is checked on its own first; then, if all of them are valid and the data is
+known, the layers' output shapes are inferred from the data set's input shape alone (no
+data is loaded) so that cross-field errors point at the layer where they arise: a kernel
+larger than its input at that depth, a softmax that is not last, a last width that is not
+the number of classes, cross-entropy on a regression target.
+"""
+
+from __future__ import annotations
+
+from nnctl.config.components import LAYER, LOSS, check_spec
+from nnctl.config.paths import join
+from nnctl.config.schema import DTYPES, MODEL_KEYS, unknown_keys
+from nnctl.errors import ConfigError, ShapeError
+
+PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
+
+
+def resolve_model(value, spec, errors: list[ConfigError]) -> tuple[dict, list]:
+    """The resolved ``model:`` section and its layer objects (None where invalid)."""
+    if not isinstance(value, dict):
+        got = "nothing" if value is None else repr(value)
+        errors.append(
+            ConfigError("model", f"must be a mapping with 'layers' and 'loss'; got {got}")
+        )
+        return {}, []
+    errors += unknown_keys(value, MODEL_KEYS, "model", "model")
+    layers, specs = _check_layers(value.get("layers"), errors)
+    out = {
+        "layers": specs,
+        "loss": _check_loss(value, errors),
+        "dtype": _check_dtype(value, errors),
+    }
+    if spec is not None and layers and all(layer is not None for layer in layers):
+        shape = _check_shapes(layers, spec, errors)
+        if shape is not None:
+            _check_output(specs, shape, out["loss"], spec, errors)
+    _check_softmax(specs, errors)
+    return out, layers
+
+
+def _check_layers(layers, errors: list) -> tuple[list, list]:
+    if not isinstance(layers, list) or not layers:
+        got = "nothing" if layers is None else repr(layers)
+        errors.append(ConfigError("model.layers", f"must be a non-empty list of layers; got {got}"))
+        return [], []
+    objects, specs = [], []
+    for index, layer_spec in enumerate(layers):
+        obj, resolved = check_spec(LAYER, layer_spec, f"model.layers[{index}]", errors)
+        objects.append(obj)
+        specs.append(resolved)
+    return objects, specs
+
+
+def _check_loss(model: dict, errors: list):
+    if "loss" not in model:
+        errors.append(ConfigError("model", "missing required key 'loss' (cross_entropy or l2)"))
+        return None
+    _, resolved = check_spec(LOSS, model["loss"], "model.loss", errors)
+    return resolved["type"] if resolved else None
+
+
+def _check_dtype(model: dict, errors: list) -> str:
+    dtype = model.get("dtype", "float32")
+    if dtype not in DTYPES:
+        errors.append(
+            ConfigError("model.dtype", f"must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        )
+    return dtype
+
+
+def _activation(layer_spec) -> str | None:
+    activation = (layer_spec or {}).get("activation")
+    return activation.get("type") if isinstance(activation, dict) else activation
+
+
+def _check_softmax(specs: list, errors: list) -> None:
+    for index, layer_spec in enumerate(specs[:-1]):
+        if _activation(layer_spec) == "softmax":
+            errors.append(
+                ConfigError(
+                    f"model.layers[{index}].activation",
+                    f"softmax is only allowed on the last layer; this is layer {index} of "
+                    f"{len(specs)} (use relu, tanh, ... here)",
+                )
+            )
+
+
+def _check_shapes(layers: list, spec, errors: list) -> tuple | None:
+    """The model's output shape, or None after reporting the first layer that does not fit."""
+    shape = tuple(spec.input_shape)
+    for index, layer in enumerate(layers):
+        try:
+            shape = layer.output_shape(shape)
+        except ShapeError as error:
+            errors.append(
+                ConfigError(
+                    f"model.layers[{index}]",
+                    f"{error} at this depth (data '{spec.name}' has input shape "
+                    f"{format_shape(spec.input_shape)})",
+                )
+            )
+            return None
+    return shape
+
+
+def _check_output(specs: list, shape: tuple, loss, spec, errors: list) -> None:
+    last = len(specs) - 1
+    path = f"model.layers[{last}]"
+    if spec.task == "regression":
+        if loss == "cross_entropy":
+            errors.append(
+                ConfigError(
+                    "model.loss",
+                    f"cross_entropy needs a classification target; data '{spec.name}' is "
+                    "regression (use l2)",
+                )
+            )
+        return
+    width = shape[0] if len(shape) == 1 else None
+    if width is None:
+        errors.append(
+            ConfigError(
+                path,
+                f"the model's output must be flat ({spec.n_classes} class scores); got shape "
+                f"{format_shape(shape)} (end with a fully_connected layer)",
+            )
+        )
+    elif spec.n_classes is not None and width != spec.n_classes:
+        errors.append(
+            ConfigError(
+                join(path, "n_out") if "n_out" in specs[last] else path,
+                f"the last layer's width must equal the number of classes of '{spec.name}' "
+                f"({spec.n_classes}); got {width}",
+            )
+        )
+    activation = _activation(specs[last])
+    if loss == "cross_entropy" and activation not in PROBABILITY_OUTPUTS:
+        errors.append(
+            ConfigError(
+                join(path, "activation"),
+                f"cross_entropy needs probabilities: the last activation must be softmax; "
+                f"got {activation}",
+            )
+        )
+
+
+def format_shape(shape) -> str:
+    """``(8, 8, 1)`` → ``"8x8x1"``."""
+    return "x".join(str(d) for d in shape)

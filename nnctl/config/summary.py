@@ -1,0 +1,85 @@
+"""A model's layer table from its config alone: output shapes, parameters, FLOPs, memory.
+
+FLOPs count one multiply-add as 2 operations, for one forward pass of one example:
+fully_connected ``2 * n_in * n_out``, conv2d ``2 * kh * kw * c_in * n_out`` per output
+position, pooling one operation per window element, and bias plus activation one per
+output value (dropout and flatten are free at inference). Activation memory is the sum of
+every layer's output size in the model's dtype, per example, as kept for the backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnctl.config.components import LAYER
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    index: int
+    type: str
+    output_shape: tuple[int, ...]
+    parameters: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    input_shape: tuple[int, ...]
+    rows: list[LayerRow]
+    dtype: str
+
+    @property
+    def parameters(self) -> int:
+        return sum(row.parameters for row in self.rows)
+
+    @property
+    def flops(self) -> int:
+        return sum(row.flops for row in self.rows)
+
+    @property
+    def activation_bytes(self) -> int:
+        size = np.dtype(self.dtype).itemsize
+        return size * sum(int(np.prod(row.output_shape)) for row in self.rows)
+
+
+def _flops(spec: dict, in_shape: tuple, out_shape: tuple) -> int:
+    n_out = int(np.prod(out_shape))
+    kind = spec["type"]
+    if kind == "fully_connected":
+        return 2 * int(np.prod(in_shape)) * n_out + n_out
+    if kind == "conv2d":
+        kh, kw = spec["kernel_shape"]
+        return 2 * kh * kw * in_shape[-1] * n_out + n_out
+    if kind == "pool2d":
+        kh, kw = spec["kernel_shape"]
+        return kh * kw * n_out
+    return 0
+
+
+def summarize(model: dict, input_shape: tuple[int, ...]) -> Summary:
+    """The layer table of a resolved ``model:`` section for ``input_shape``."""
+    rows, shape = [], tuple(input_shape)
+    for index, spec in enumerate(model["layers"]):
+        kwargs = dict(spec)
+        layer = LAYER.registry.get(kwargs.pop("type"))(**kwargs)
+        out = tuple(layer.output_shape(shape))
+        count = layer.parameter_count(shape) if hasattr(layer, "n_out") else 0
+        rows.append(LayerRow(index, spec["type"], out, int(count), _flops(spec, shape, out)))
+        shape = out
+    return Summary(tuple(input_shape), rows, model["dtype"])
+
+
+def human(n: float, unit: str = "") -> str:
+    """``1234567`` → ``"1.23M"``; bytes with ``unit="B"`` → ``"4.5 KiB"``."""
+    if unit == "B":
+        for suffix in ("B", "KiB", "MiB", "GiB"):
+            if n < 1024 or suffix == "GiB":
+                return f"{n:.0f} {suffix}" if suffix == "B" else f"{n:.1f} {suffix}"
+            n /= 1024
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{suffix}"
+    return str(int(n))

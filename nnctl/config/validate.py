@@ -1,0 +1,103 @@
+"""Validate a merged raw config section by section and fill in every default.
+
+Every problem is collected (not only the first) and located: each error gets the file and
+line of its key path, or of the closest ancestor written in a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnctl.config.components import OPTIMIZER, SCHEDULE, check_spec
+from nnctl.config.load import RawConfig
+from nnctl.config.model import resolve_model
+from nnctl.config.schema import MONITORS, TOP_KEYS, resolve_train, unknown_keys
+from nnctl.data import DATA_DEFAULTS, describe, resolve_data_config, validate_data_config
+from nnctl.errors import ConfigError, ConfigErrors, DataError
+
+
+def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigError]]:
+    """``(resolved config, DataSpec or None, located errors)`` of a merged raw config."""
+    data = raw.data
+    errors = unknown_keys(data, [k for k in TOP_KEYS if k != "extends"], "", "the config")
+    resolved = {"seed": _check_seed(data, errors)}
+    resolved["data"], spec = _check_data(data.get("data"), base_dir, errors)
+    has_validation = _has_validation(resolved["data"], data.get("data"), spec)
+    resolved["model"], _ = resolve_model(data.get("model"), spec, errors)
+    resolved["optimizer"] = _check_optimizer(data, errors)
+    resolved["schedule"] = _check_schedule(data.get("schedule"), has_validation, errors)
+    task = spec.task if spec is not None else None
+    resolved["train"] = resolve_train(data.get("train"), has_validation, task, errors)
+    return resolved, spec, [_locate(error, raw) for error in errors]
+
+
+def _locate(error: ConfigError, raw: RawConfig) -> ConfigError:
+    if error.file:
+        return error
+    file, line = raw.locate(getattr(error, "line_path", error.path))
+    return ConfigError(error.path, error.message, file, line)
+
+
+def _check_seed(data: dict, errors: list) -> int:
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        errors.append(ConfigError("seed", f"must be a non-negative integer; got {seed!r}"))
+    return seed
+
+
+def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
+    if value is None:
+        errors.append(ConfigError("", "missing required section 'data' (e.g. dataset: digits)"))
+        return {}, None
+    found = validate_data_config(value, "data")
+    if found:
+        errors.extend(found)
+        return value if isinstance(value, dict) else {}, None
+    try:
+        resolved = resolve_data_config(value, "data", base_dir)
+        return resolved, describe(resolved)
+    except ConfigErrors as error:
+        errors.extend(error.errors)
+    except ConfigError as error:
+        errors.append(error)
+    except DataError as error:
+        errors.append(ConfigError("data", str(error)))
+    return value, None
+
+
+def _has_validation(resolved: dict, value, spec) -> bool:
+    if spec is not None and spec.n_validation is not None:
+        return spec.n_validation > 0
+    source = resolved or (value if isinstance(value, dict) else {})
+    return bool(source.get("validation", DATA_DEFAULTS["validation"]))
+
+
+def _check_optimizer(data: dict, errors: list):
+    if "optimizer" not in data:
+        errors.append(ConfigError("", "missing required section 'optimizer' (e.g. {type: adam})"))
+        return None
+    return check_spec(OPTIMIZER, data["optimizer"], "optimizer", errors)[1]
+
+
+def _check_schedule(value, has_validation: bool, errors: list):
+    if value is None:
+        return None
+    schedule, resolved = check_spec(SCHEDULE, value, "schedule", errors)
+    if schedule is None or not getattr(schedule, "needs_validation", False):
+        return resolved
+    monitor = resolved.get("monitor", "val_loss")
+    if monitor not in MONITORS:
+        errors.append(
+            ConfigError(
+                "schedule.monitor", f"must be one of {', '.join(MONITORS)}; got {monitor!r}"
+            )
+        )
+    elif monitor.startswith("val_") and not has_validation:
+        errors.append(
+            ConfigError(
+                "schedule.type",
+                f"{resolved['type']} watches '{monitor}' and needs validation data; set "
+                "data.validation (e.g. 0.1)",
+            )
+        )
+    return resolved

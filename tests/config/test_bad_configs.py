@@ -1,0 +1,399 @@
+"""A table of bad configs, each with the message fragment it must produce."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from config_helpers import CNN_LAYERS, DELETE, config_dict, error_lines
+
+FC = "fully_connected"
+
+
+def layers(*specs):
+    return {"model": {"layers": list(specs)}}
+
+
+# (id, patch onto BASE, fragment that one reported line must contain)
+BAD = [
+    (
+        "unknown top key",
+        {"optimiser": {"type": "sgd"}},
+        "unknown key 'optimiser' in the config; did you mean 'optimizer'?",
+    ),
+    (
+        "unknown layer key",
+        layers(
+            {"type": "conv2d", "n_out": 4, "kernal_shape": 3},
+            {"type": FC, "n_out": 10, "activation": "softmax"},
+        ),
+        "model.layers[0]: unknown key 'kernal_shape' for conv2d; did you mean 'kernel_shape'?",
+    ),
+    (
+        "unknown optimizer key",
+        {"optimizer": {"lrr": 0.1}},
+        "optimizer: unknown key 'lrr' for adam; did you mean 'lr'?",
+    ),
+    (
+        "unknown key lists allowed",
+        {"optimizer": {"learning_rate": 0.1}},
+        "optimizer: unknown key 'learning_rate' for adam (allowed: lr, beta1, beta2, eps, ",
+    ),
+    (
+        "unknown train key",
+        {"train": {"epoch": 3}},
+        "train: unknown key 'epoch' in train; did you mean 'epochs'?",
+    ),
+    (
+        "unknown model key",
+        {"model": {"los": "l2"}},
+        "model: unknown key 'los' in model; did you mean 'loss'?",
+    ),
+    (
+        "unknown layer type",
+        layers({"type": "fully_conected", "n_out": 10}),
+        "model.layers[0].type: unknown layer 'fully_conected'; did you mean 'fully_connected'?",
+    ),
+    (
+        "unknown activation",
+        layers({"type": FC, "n_out": 10, "activation": "relux"}),
+        "model.layers[0].activation.type: unknown activation 'relux'; did you mean 'relu'?",
+    ),
+    (
+        "unknown initializer",
+        layers({"type": FC, "n_out": 10, "activation": "softmax", "weight_init": "he_unifrom"}),
+        "unknown initializer 'he_unifrom'; did you mean 'he_uniform'?",
+    ),
+    (
+        "unknown optimizer",
+        {"optimizer": {"type": "adamm"}},
+        "optimizer.type: unknown optimizer 'adamm'; did you mean 'adam'?",
+    ),
+    (
+        "unknown loss",
+        {"model": {"loss": "crossentropy"}},
+        "model.loss.type: unknown loss 'crossentropy'; did you mean 'cross_entropy'?",
+    ),
+    (
+        "unknown schedule",
+        {"schedule": {"type": "cosin", "t_max": 3}},
+        "schedule.type: unknown schedule 'cosin'; did you mean 'cosine'?",
+    ),
+    (
+        "unknown dataset",
+        {"data": {"dataset": "mnits"}},
+        "data.dataset: unknown dataset 'mnits'; did you mean 'mnist'?",
+    ),
+    (
+        "negative n_out",
+        layers({"type": FC, "n_out": -3}),
+        "model.layers[0].n_out: must be a positive integer; got -3",
+    ),
+    (
+        "string n_out",
+        layers({"type": FC, "n_out": "ten"}),
+        "model.layers[0].n_out: must be a positive integer; got 'ten'",
+    ),
+    (
+        "missing n_out",
+        layers({"type": FC, "activation": "softmax"}),
+        "model.layers[0]: missing required key 'n_out' for fully_connected",
+    ),
+    ("layer without type", layers({"n_out": 10}), "model.layers[0]: missing key 'type'"),
+    (
+        "layer is a number",
+        layers(7),
+        "model.layers[0]: must be a name or a mapping with 'type'; got 7",
+    ),
+    (
+        "empty layers",
+        {"model": {"layers": []}},
+        "model.layers: must be a non-empty list of layers; got []",
+    ),
+    (
+        "negative lr",
+        {"optimizer": {"lr": -0.1}},
+        "optimizer.lr: must be a positive number; got -0.1",
+    ),
+    (
+        "lr as text",
+        {"optimizer": {"lr": "fast"}},
+        "optimizer.lr: must be a positive number; got 'fast'",
+    ),
+    (
+        "sgd without lr",
+        {"optimizer": {"type": "sgd", "lr": DELETE}},
+        "optimizer: missing required key 'lr' for sgd",
+    ),
+    (
+        "momentum 1",
+        {"optimizer": {"type": "sgd", "lr": 0.1, "momentum": 1.0}},
+        "optimizer.momentum: must be a number in [0, 1); got 1.0",
+    ),
+    (
+        "zero batch size",
+        {"data": {"batch_size": 0}},
+        "data.batch_size: must be a positive integer; got 0",
+    ),
+    (
+        "dropout rate 1",
+        layers(
+            {"type": "dropout", "rate": 1.0}, {"type": FC, "n_out": 10, "activation": "softmax"}
+        ),
+        "model.layers[0].rate: must be a number in [0, 1); got 1.0",
+    ),
+    (
+        "validation 1.5",
+        {"data": {"validation": 1.5}},
+        "data.validation: must be a fraction in (0, 1)",
+    ),
+    (
+        "kernel larger than input",
+        {
+            "model": {
+                "layers": [
+                    {"type": "conv2d", "n_out": 4, "kernel_shape": 3, "pad": "valid"},
+                    {"type": "pool2d", "kernel_shape": 2, "stride": 2},
+                    {"type": "conv2d", "n_out": 4, "kernel_shape": 5, "pad": "valid"},
+                    {"type": FC, "n_out": 10, "activation": "softmax"},
+                ]
+            }
+        },
+        "model.layers[2]: Conv2D: kernel 5x5 is larger than its padded input 3x3 (input 3x3) at this depth",
+    ),
+    (
+        "pool on flat input",
+        {
+            "data": {"dataset": "iris"},
+            "model": {
+                "layers": [{"type": "pool2d"}, {"type": FC, "n_out": 3, "activation": "softmax"}]
+            },
+        },
+        "model.layers[0]: Pool2D: expects images",
+    ),
+    (
+        "staircase on step",
+        {"schedule": {"type": "step", "step_size": 2, "staircase": True}},
+        "schedule: unknown key 'staircase' for step ('staircase' is an argument of exponential)",
+    ),
+    (
+        "softmax not last",
+        layers(
+            {"type": FC, "n_out": 32, "activation": "softmax"},
+            {"type": FC, "n_out": 10, "activation": "softmax"},
+        ),
+        "model.layers[0].activation: softmax is only allowed on the last layer",
+    ),
+    (
+        "last width",
+        layers({"type": FC, "n_out": 12, "activation": "softmax"}),
+        "model.layers[0].n_out: the last layer's width must equal the number of classes of 'digits' (10); got 12",
+    ),
+    (
+        "output not flat",
+        {"model": {"layers": CNN_LAYERS[:2]}},
+        "model.layers[1]: the model's output must be flat (10 class scores); got shape 4x4x8",
+    ),
+    (
+        "cross entropy without softmax",
+        layers({"type": FC, "n_out": 10, "activation": "relu"}),
+        "model.layers[0].activation: cross_entropy needs probabilities: the last activation must be softmax; got relu",
+    ),
+    (
+        "plateau without validation",
+        {
+            "data": {"validation": 0},
+            "schedule": {"type": "plateau"},
+            "train": {"checkpoint": {"monitor": "train_loss"}},
+        },
+        "schedule.type: plateau watches 'val_loss' and needs validation data",
+    ),
+    (
+        "val monitor without validation",
+        {"data": {"validation": 0}, "train": {"early_stopping": {"monitor": "val_accuracy"}}},
+        "train.early_stopping.monitor: 'val_accuracy' needs validation data",
+    ),
+    (
+        "bad monitor",
+        {"train": {"checkpoint": {"monitor": "val_acc"}}},
+        "train.checkpoint.monitor: must be one of val_loss, val_accuracy, train_loss, train_accuracy; got 'val_acc'",
+    ),
+    ("zero epochs", {"train": {"epochs": 0}}, "train.epochs: must be an integer >= 1; got 0"),
+    ("float epochs", {"train": {"epochs": 2.5}}, "train.epochs: must be an integer >= 1; got 2.5"),
+    (
+        "factor 1",
+        {"train": {"reduce_lr_on_plateau": {"factor": 1.0}}},
+        "train.reduce_lr_on_plateau.factor: must be a number in (0, 1); got 1.0",
+    ),
+    (
+        "patience 0",
+        {"train": {"early_stopping": {"patience": 0}}},
+        "train.early_stopping.patience: must be an integer >= 1; got 0",
+    ),
+    (
+        "negative min_delta",
+        {"train": {"early_stopping": {"min_delta": -1}}},
+        "train.early_stopping.min_delta: must be a number >= 0; got -1",
+    ),
+    (
+        "bad keep",
+        {"train": {"checkpoint": {"keep": "first"}}},
+        "train.checkpoint.keep: must be one of last, best, all; got 'first'",
+    ),
+    (
+        "bad test_checkpoint",
+        {"train": {"test_checkpoint": "worst"}},
+        "train.test_checkpoint: must be one of best, last; got 'worst'",
+    ),
+    (
+        "bad dtype",
+        {"model": {"dtype": "float16"}},
+        "model.dtype: must be one of float32, float64; got 'float16'",
+    ),
+    ("negative seed", {"seed": -1}, "seed: must be a non-negative integer; got -1"),
+    ("bool seed", {"seed": True}, "seed: must be a non-negative integer; got True"),
+    ("train not a mapping", {"train": [1]}, "train: must be a mapping; got [1]"),
+    ("missing optimizer", {"optimizer": DELETE}, "missing required section 'optimizer'"),
+    ("missing data", {"data": DELETE}, "missing required section 'data'"),
+    ("missing loss", {"model": {"loss": DELETE}}, "model: missing required key 'loss'"),
+    (
+        "gain is internal",
+        layers(
+            {
+                "type": FC,
+                "n_out": 10,
+                "activation": "softmax",
+                "weight_init": {"type": "he_uniform", "gain": 2},
+            }
+        ),
+        "model.layers[0].weight_init: unknown key 'gain' for he_uniform",
+    ),
+    (
+        "leaky alpha",
+        layers({"type": FC, "n_out": 10, "activation": {"type": "leaky_relu", "alpha": 2}}),
+        "model.layers[0].activation.alpha: must be a number in [0, 1); got 2",
+    ),
+    (
+        "nesterov without momentum",
+        {"optimizer": {"type": "sgd", "lr": 0.1, "nesterov": True}},
+        "optimizer.nesterov: requires momentum > 0",
+    ),
+]
+
+
+@pytest.mark.parametrize("patch, fragment", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_config(write, patch, fragment):
+    path = write(config_dict(patch))
+    lines = error_lines(path)
+    assert any(fragment in line for line in lines), "\n".join(lines) or "no error"
+    assert all(line.startswith(str(path)) for line in lines)
+
+
+def test_table_is_large_enough():
+    assert len(BAD) >= 30
+
+
+RAW = [
+    ("malformed yaml", "model: [1, 2\nseed: 0\n", "c.yaml:2: invalid YAML"),
+    (
+        "bad indentation",
+        "seed: 0\n  data: 1\n",
+        "c.yaml:2: invalid YAML: mapping values are not allowed here",
+    ),
+    ("empty file", "", "c.yaml: file is empty"),
+    ("only comments", "# nothing\n", "c.yaml: file is empty"),
+    ("not a mapping", "- 1\n- 2\n", "c.yaml:1: top level must be a mapping of config keys"),
+    (
+        "a scalar",
+        "hello\n",
+        "top level must be a mapping of config keys (seed, data, model, ...); got 'hello'",
+    ),
+    (
+        "python object",
+        "seed: !!python/object/apply:os.system ['echo hi']\n",
+        "c.yaml:1: YAML tag '!!python/object/apply:os.system' is not allowed",
+    ),
+    (
+        "python name",
+        "seed: !!python/name:os.system\n",
+        "YAML tag '!!python/name:os.system' is not allowed",
+    ),
+    ("local tag", "seed: !custom 3\n", "YAML tag '!custom' is not allowed"),
+    (
+        "duplicate key",
+        "seed: 0\nseed: 1\n",
+        "c.yaml:2: seed: duplicate key 'seed' (first set on line 1)",
+    ),
+    ("integer key", "1: 2\n", "c.yaml:1: keys must be strings; got '1'"),
+    (
+        "two documents",
+        "seed: 0\n---\nseed: 1\n",
+        "c.yaml:2: invalid YAML: expected a single document in the stream, but found another",
+    ),
+    ("not utf-8", b"seed: \xff\xfe\n", "c.yaml: is not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize("text, fragment", [r[1:] for r in RAW], ids=[r[0] for r in RAW])
+def test_bad_file(tmp_path, text, fragment):
+    path = tmp_path / "c.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    lines = error_lines(path)
+    assert len(lines) == 1 and fragment in lines[0], lines
+
+
+def test_missing_file(tmp_path):
+    assert error_lines(tmp_path / "nope.yaml") == [f"{tmp_path / 'nope.yaml'}: no such file"]
+
+
+def test_directory(tmp_path):
+    assert error_lines(tmp_path) == [f"{tmp_path}: is a directory, not a config file"]
+
+
+def test_python_tag_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "c.yaml"
+    path.write_text(f"seed: !!python/object/apply:os.system ['touch {marker}']\n")
+    assert error_lines(path)
+    assert not marker.exists()
+
+
+def test_alias_bomb_is_refused(tmp_path):
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 9):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [{', '.join(['*' + prev] * 9)}]")
+    path = tmp_path / "c.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert "document too large" in error_lines(path)[0]
+
+
+def test_regression_with_cross_entropy(write, regression_csv):
+    data = {"dataset": DELETE, "type": "csv", "path": str(regression_csv), "label_column": "y",
+            "task": "regression", "validation": 0.2}  # fmt: skip
+    patch = {"data": data, "model": {"layers": [{"type": FC, "n_out": 1}]}}
+    lines = error_lines(write(config_dict(patch)))
+    assert any(
+        "model.loss: cross_entropy needs a classification target; data 'reg.csv' is regression"
+        in line
+        for line in lines
+    ), lines
+    patch["model"]["loss"] = "l2"
+    assert error_lines(write(config_dict(patch))) == []
+
+
+def test_accuracy_monitor_on_regression(write, regression_csv):
+    data = {"dataset": DELETE, "type": "csv", "path": str(regression_csv), "label_column": "y",
+            "task": "regression"}  # fmt: skip
+    patch = {"data": data, "model": {"layers": [{"type": FC, "n_out": 1}], "loss": "l2"},
+             "train": {"checkpoint": {"monitor": "val_accuracy"}}}  # fmt: skip
+    lines = error_lines(write(config_dict(patch)))
+    assert any("'val_accuracy' needs a classification task" in line for line in lines), lines
+
+
+def test_yaml_dump_of_table_entries_is_safe():
+    # The table itself must be plain data (it is dumped with safe_dump).
+    for _, patch, _ in BAD:
+        yaml.safe_dump(config_dict(patch))
