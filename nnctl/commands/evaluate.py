@@ -1,3 +1,135 @@
-"""CLI commands (evaluate)."""
+"""``nnctl eval`` and ``nnctl predict``: use a trained model, never change it."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from nnctl import data as datamod
+from nnctl.data import Split
+from nnctl.errors import CheckpointError, NnctlError
+from nnctl.train import run
+from nnctl.train.checkpoint import atomic_write_bytes, atomic_write_text
+from nnctl.train.evaluate import evaluate, predict_outputs
+from nnctl.train.inputs import read_features, read_labelled
+
+PATH = click.Path(path_type=str)
+
+
+def _split_to_evaluate(model, split_name: str, data_file: str | None):
+    spec = model.config.spec
+    if data_file:
+        X, y = read_labelled(data_file, model.config.data["data"], spec)
+        return Split(model.preprocess.transform(X), y), spec
+    splits = datamod.load(model.config.data["data"], seed=model.config.data.get("seed", 0))
+    if not run.same_preprocessing(splits.preprocess, model.preprocess):
+        raise CheckpointError(
+            f"{model.checkpoint}: the data set no longer matches the one the model was "
+            "trained on (its normalization statistics differ)"
+        )
+    split = getattr(splits, split_name)
+    if split is None:
+        raise NnctlError(f"this run's data has no {split_name} split")
+    return split, splits.spec
+
+
+def _print_report(result: dict, split: str, checkpoint: Path) -> None:
+    click.echo(f"{checkpoint} on {split} ({result['samples']} examples)")
+    click.echo(f"loss      {result['loss']:.6f}")
+    if "accuracy" not in result:
+        click.echo(f"mse       {result['mse']:.6g}\nmae       {result['mae']:.6g}")
+        return
+    click.echo(f"accuracy  {result['accuracy']:.4f}")
+    click.echo("class  precision  recall")
+    for index, (p, r) in enumerate(zip(result["precision"], result["recall"])):
+        click.echo(f"{index:>5}  {p:9.4f}  {r:6.4f}")
+    click.echo("confusion matrix (rows: true class, columns: predicted)")
+    for row in result["confusion_matrix"]:
+        click.echo(" ".join(f"{v:5d}" for v in row))
+
+
+@click.command("eval")
+@click.argument("target", metavar="RUN_DIR|CHECKPOINT", type=PATH)
+@click.option("--split", "split_name", type=click.Choice(["test", "validation", "train"]),
+              default="test", show_default=True, help="Which split of the run's data.")  # fmt: skip
+@click.option("--data", "data_file", type=PATH, help="Evaluate on this .npz/.csv file instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def eval_command(target, split_name, data_file, as_json):
+    """Loss, accuracy, per-class precision/recall and confusion matrix (MSE and MAE for
+    regression) of a trained model. On a run directory, the checkpoint its summary
+    reports, so the numbers agree with summary.json exactly. Never changes the model.
+
+    \b
+    Examples:
+      nnctl eval runs/digits-mlp-20261130-221500
+      nnctl eval runs/x/checkpoints/last.npz --split validation --json
+    """
+    model = run.open_model(target)
+    split, spec = _split_to_evaluate(model, split_name, data_file)
+    result = evaluate(model.network, split, spec, detailed=True)
+    result = {"checkpoint": str(model.checkpoint), "split": data_file or split_name, **result}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        _print_report(result, data_file or split_name, model.checkpoint)
+
+
+def _prediction_table(outputs: np.ndarray, task: str) -> dict[str, np.ndarray]:
+    outputs = outputs.reshape(len(outputs), -1)
+    if task == "classification":
+        return {"class": outputs.argmax(axis=1), "probabilities": outputs}
+    return {"prediction": outputs}
+
+
+def _as_csv(table: dict[str, np.ndarray]) -> str:
+    values = table.get("probabilities", table.get("prediction"))
+    prefix = "p" if "probabilities" in table else "y"
+    header = (["class"] if "class" in table else []) + [
+        f"{prefix}{i}" for i in range(values.shape[1])
+    ]
+    buffer = io.StringIO()
+    buffer.write(",".join(header) + "\n")
+    for index, row in enumerate(values):
+        cells = [str(int(table["class"][index]))] if "class" in table else []
+        buffer.write(",".join(cells + [f"{v:.6g}" for v in row]) + "\n")
+    return buffer.getvalue()
+
+
+@click.command("predict")
+@click.argument("target", metavar="RUN_DIR|CHECKPOINT", type=PATH)
+@click.option("--input", "input_file", type=PATH, required=True,
+              help="Features: .npy, .npz, .csv or IDX.")  # fmt: skip
+@click.option("--output", "output_file", type=PATH,
+              help="Write .csv or .npz here (default: CSV on stdout).")  # fmt: skip
+def predict_command(target, input_file, output_file):
+    """Predict classes and probabilities (or regression outputs) for new inputs, with the
+    run's own preprocessing.
+
+    \b
+    Examples:
+      nnctl predict runs/mnist-cnn-20261130 --input t10k-images-idx3-ubyte.gz --output p.csv
+      nnctl predict runs/iris/checkpoints/best.npz --input flowers.csv
+    """
+    model = run.open_model(target)
+    X = model.preprocess.transform(read_features(input_file))
+    table = _prediction_table(predict_outputs(model.network, X), model.config.spec.task)
+    if output_file is None:
+        click.echo(_as_csv(table), nl=False)
+        return
+    out = Path(output_file).expanduser()
+    if out.suffix == ".npz":
+        buffer = io.BytesIO()
+        np.savez(buffer, **table)
+        atomic_write_bytes(out, buffer.getvalue())
+    elif out.suffix == ".csv":
+        atomic_write_text(out, _as_csv(table))
+    else:
+        raise click.UsageError(f"--output must end in .csv or .npz; got {output_file}")
+    click.echo(f"wrote {len(X)} predictions to {out}", err=True)
+
+
+COMMANDS = [eval_command, predict_command]

@@ -1,0 +1,105 @@
+"""Reading feature files for ``nnctl predict`` and ``nnctl eval --data``.
+
+Features come from ``.npy``, ``.npz`` (its only array, or ``x``), ``.csv`` (numeric; a
+header row is skipped) or IDX files (``-ubyte``, ``.idx``, optionally gzipped).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.data.idx import read_idx
+from nnctl.data.npz import npz_names, read_npz_array
+from nnctl.data.sources import LOADERS, REQUIRED
+from nnctl.data.targets import prepare_targets
+from nnctl.errors import DataError
+
+
+def file_kind(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    for suffix in ("npy", "npz", "csv"):
+        if name.endswith("." + suffix):
+            return suffix
+    if name.endswith(".idx") or "-ubyte" in name or "idx" in name.rsplit(".", 1)[-1]:
+        return "idx"
+    raise DataError(f"{path}: unknown input format (use .npy, .npz, .csv or an IDX file)")
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable .npy file ({error})") from None
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    names = npz_names(path)
+    if len(names) != 1 and "x" not in names:
+        raise DataError(f"{path}: holds arrays {', '.join(names)}; expected one array or 'x'")
+    return read_npz_array(path, names[0] if len(names) == 1 else "x")
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """Every column is a feature; a first row that is not numeric is a header."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if row]
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read CSV ({error})") from None
+    first_line = 1
+    if rows and not all(_is_number(cell) for cell in rows[0]):
+        rows, first_line = rows[1:], 2
+    width = len(rows[0]) if rows else 0
+    for line, row in enumerate(rows, start=first_line):
+        if len(row) != width:
+            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width}")
+        for column, cell in enumerate(row, start=1):
+            if not _is_number(cell):
+                raise DataError(f"{path}: line {line}, column {column}: not a number: {cell!r}")
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+READERS = {"npy": _read_npy, "npz": _read_npz, "csv": _read_csv, "idx": read_idx}
+
+
+def read_features(path) -> np.ndarray:
+    """Raw features (N, ...) from a file; DataError naming the file if it cannot be read."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    X = READERS[file_kind(path)](path)
+    if X.ndim < 1 or len(X) == 0:
+        raise DataError(f"{path}: no examples")
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{path}: features must be numeric; got {X.dtype}")
+    if not np.all(np.isfinite(X)):
+        raise DataError(f"{path}: features contain NaN or infinite values")
+    return X
+
+
+def read_labelled(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray]:
+    """Features and targets from an npz or csv file, with the array names or label column
+    of the run's own data config when it used the same file type."""
+    path = Path(path).expanduser()
+    kind = file_kind(path)
+    if kind not in ("npz", "csv"):
+        raise DataError(f"{path}: --data takes an .npz or .csv file with labels")
+    loader = LOADERS.get(kind)()
+    part = {k: v for k, v in loader.keys.items() if v is not REQUIRED}
+    if data_config.get("type") == kind:
+        part.update({k: data_config[k] for k in part if k in data_config})
+    part["path"] = str(path)
+    X, y = loader.read(part)
+    targets = prepare_targets([y], [str(path)], spec.task, spec.n_classes)
+    return X, targets.parts[0]
