@@ -80,23 +80,31 @@ def check_spec(family: Family, spec, path: str, errors: list[ConfigError]) -> tu
         return None, None
     before = len(errors)
     arguments = family.arguments(name)
-    _check_keys(family, name, spec, arguments, path, errors)
+    missing = _check_keys(family, name, spec, arguments, path, errors)
+    nested_ok = True
     for key, sub in family.nested.items():
         if key in spec:
-            _, resolved = check_spec(sub, spec[key], join(path, key), errors)
-            spec[key] = resolved
-    if len(errors) > before:
+            _, spec[key] = check_spec(sub, spec[key], join(path, key), errors)
+            nested_ok = nested_ok and spec[key] is not None
+    if missing or not nested_ok:
         return None, None
-    return construct(family, name, spec, path, errors)
+    # Construct even after unknown keys, so that bad values are reported in the same pass.
+    known = {k: v for k, v in spec.items() if k in arguments}
+    result = construct(family, name, known, path, errors)
+    return result if len(errors) == before else (None, None)
 
 
-def _check_keys(family, name, spec, arguments, path, errors) -> None:
+def _check_keys(family, name, spec, arguments, path, errors) -> bool:
+    """Report unknown and missing keys; True when a required argument is missing."""
+    missing = False
     for key in spec:
         if key not in arguments:
             errors.append(_unknown_key(family, name, key, list(arguments), path))
     for key, default in arguments.items():
         if default is REQUIRED and key not in spec:
             errors.append(ConfigError(path, f"missing required key '{key}' for {name}"))
+            missing = True
+    return missing
 
 
 def _unknown_key(family: Family, name: str, key: str, allowed: list[str], path: str):

@@ -45,7 +45,7 @@ def apply_overrides(raw: RawConfig, overrides) -> None:
     for text in overrides:
         try:
             parts, value = split_override(text)
-            parts = _set(raw.data, list(parts), value)
+            parts, created = _set(raw.data, list(parts), value)
         except ConfigError as error:  # before ValueError: ConfigError is one
             message = f"{error.message} (--set {text})"
             errors.append(ConfigError(error.path, message, file=raw.file))
@@ -53,7 +53,8 @@ def apply_overrides(raw: RawConfig, overrides) -> None:
         except ValueError as error:
             errors.append(ConfigError("", f"--set: {error}", file=raw.file))
             continue
-        _relocate(raw, format_path(parts), text)
+        for path in [*created, format_path(parts)]:
+            _relocate(raw, path, text)
     if errors:
         raise ConfigErrors(errors)
 
@@ -65,8 +66,9 @@ def _relocate(raw: RawConfig, path: str, text: str) -> None:
     raw.locations[path] = (f"{raw.file}: --set {text}", None)
 
 
-def _set(data: dict, parts: list, value) -> list:
-    node = data
+def _set(data: dict, parts: list, value) -> tuple[list, list[str]]:
+    """Set the value; return the normalised parts and the paths of mappings created."""
+    node, created = data, []
     for depth, part in enumerate(parts):
         here, last = tuple(parts[:depth]), depth == len(parts) - 1
         if isinstance(part, int):
@@ -75,9 +77,15 @@ def _set(data: dict, parts: list, value) -> list:
             _check_key(node, part, here)
         if last:
             node[part] = value
-            return parts
+            return parts, created
+        if _missing(node, part):
+            created.append(format_path((*here, part)))
         node = _child(node, part, (*here, part))
-    return parts
+    return parts, created
+
+
+def _missing(node, key) -> bool:
+    return node[key] is None if isinstance(node, list) else node.get(key) is None
 
 
 def _index(node, index: int, here: tuple) -> int:
@@ -94,13 +102,17 @@ def _index(node, index: int, here: tuple) -> int:
 
 def _check_key(node, key: str, here: tuple) -> None:
     if not isinstance(node, dict):
-        raise ConfigError(format_path(here), f"is {node!r}, not a mapping; cannot set '{key}'")
+        raise ConfigError(format_path(here), f"is {_kind(node)}, not a mapping; cannot set '{key}'")
     if key in node:
         return
     known = known_keys(node, here)
     if known is not None and key not in known:
         hint = did_you_mean(key, list(known)) or f" (known keys: {', '.join(known)})"
         raise ConfigError(format_path((*here, key)), f"no such key{hint}")
+
+
+def _kind(value) -> str:
+    return "a list" if isinstance(value, list) else repr(value)
 
 
 def _child(node, key, path: tuple):

@@ -147,7 +147,11 @@ def model_section() -> list[str]:
 
 
 def train_section() -> list[str]:
-    lines = ["## train", "", *_field_rows(TRAIN), ""]
+    lines = ["## train", "", *_field_rows(TRAIN)]
+    for key, (_, nullable) in TRAIN_SECTIONS.items():
+        default = "`null`" if nullable else "all defaults"
+        lines.append(f"| `{key}` | {default} | a mapping, see [train.{key}](#train{key}) |")
+    lines.append("")
     for key, (fields, nullable) in TRAIN_SECTIONS.items():
         default = "`null` (off); a mapping turns it on" if nullable else "a mapping"
         lines += [f"### `train.{key}`", "", f"Default: {default}.", "", *_field_rows(fields), ""]

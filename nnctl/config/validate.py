@@ -52,7 +52,7 @@ def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
     found = validate_data_config(value, "data")
     if found:
         errors.extend(found)
-        return value if isinstance(value, dict) else {}, None
+        return value if isinstance(value, dict) else {}, _describe_without(value, found, base_dir)
     try:
         resolved = resolve_data_config(value, "data", base_dir)
         return resolved, describe(resolved)
@@ -63,6 +63,21 @@ def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
     except DataError as error:
         errors.append(ConfigError("data", str(error)))
     return value, None
+
+
+def _describe_without(value, found: list[ConfigError], base_dir: Path):
+    """The data's spec with the offending keys left out (e.g. a bad batch_size), so that
+    the model is still checked against its shape; None if the data cannot be described."""
+    if not isinstance(value, dict):
+        return None
+    bad = {e.path.split(".")[1].split("[")[0] for e in found if e.path.startswith("data.")}
+    if not bad or bad & {"dataset", "type", "path", "task", "n_classes", "flatten"}:
+        return None
+    repaired = {k: v for k, v in value.items() if k not in bad}
+    try:
+        return describe(resolve_data_config(repaired, "data", base_dir))
+    except (ConfigError, ConfigErrors, DataError):
+        return None
 
 
 def _has_validation(resolved: dict, value, spec) -> bool:

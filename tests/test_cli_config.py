@@ -1,0 +1,168 @@
+"""The check, summary and config commands, through click's CliRunner and a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from nnctl.cli import main
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+DIGITS = str(CONFIGS / "digits-mlp.yaml")
+MNIST = str(CONFIGS / "mnist-cnn.yaml")
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_check_ok():
+    result = run("check", DIGITS, MNIST)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"ok: {DIGITS}", f"ok: {MNIST}"]
+
+
+def test_check_reports_every_error_and_continues(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "data: {dataset: digits, batch_size: 0}\n"
+        "model:\n  layers: [{type: fully_connected, n_out: 12, activation: softmax}]\n"
+        "  loss: cross_entropy\n"
+        "optimizer: {type: adam, lr: -1}\n"
+    )
+    result = run("check", str(bad), DIGITS)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"ok: {DIGITS}"]
+    errors = result.stderr.splitlines()
+    assert errors == [
+        f"error: {bad}:1: data.batch_size: must be a positive integer; got 0",
+        (
+            f"error: {bad}:3: model.layers[0].n_out: the last layer's width must equal the "
+            "number of classes of 'digits' (10); got 12"
+        ),
+        f"error: {bad}:5: optimizer.lr: must be a positive number; got -1",
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_check_with_overrides():
+    result = run("check", DIGITS, "--set", "optimizer.lr=0.01", "--set", "model.layers[0].n_out=8")
+    assert result.exit_code == 0
+    result = run("check", DIGITS, "--set", "optimizer.lrr=0.01")
+    assert result.exit_code == 1
+    assert "optimizer.lrr: no such key; did you mean 'lr'?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check"],  # no file
+        ["check", DIGITS, "--set", "no_equals_sign"],
+        ["check", DIGITS, "--set", "a..b=1"],
+        ["summary", DIGITS, MNIST],
+        ["config", DIGITS, "--yaml"],
+    ],
+)
+def test_usage_errors_exit_2(args):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("", "file is empty"),
+        ("a: [1\n", "invalid YAML"),
+        ("- 1\n", "top level must be a mapping"),
+        ("seed: !!python/object/apply:os.system ['true']\n", "is not allowed"),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "summary", "config"])
+def test_bad_files_exit_1(tmp_path, command, content, message):
+    path = tmp_path / "c.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = run(command, str(path))
+    assert result.exit_code == 1
+    assert message in result.stderr and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+
+
+def test_directory_exits_1(tmp_path):
+    result = run("check", str(tmp_path))
+    assert result.exit_code == 1 and "is a directory" in result.stderr
+
+
+def test_summary_table():
+    result = run("summary", MNIST)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "0  conv2d           28x28x32             320" in out
+    assert "4  flatten          3136                   0" in out
+    assert "5  fully_connected  128              401,536" in out
+    assert "total parameters: 421,642" in out
+    assert "FLOPs per example (forward): 8.56M" in out
+    assert "activation memory per example: 196.5 KiB" in out
+
+
+def test_summary_with_override():
+    result = run("summary", MNIST, "--set", "model.layers[0].n_out=16")
+    assert result.exit_code == 0
+    assert "28x28x16" in result.stdout
+
+
+def test_config_yaml_is_the_resolved_config():
+    result = run("config", MNIST)
+    assert result.exit_code == 0
+    data = yaml.safe_load(result.stdout)
+    assert data["optimizer"]["nesterov"] is False and data["model"]["dtype"] == "float32"
+    assert data["model"]["layers"][0]["kernel_shape"] == [3, 3]
+
+
+def test_config_json_with_overrides():
+    result = run("config", DIGITS, "--json", "--set", "train.epochs=2")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["train"]["epochs"] == 2 and data["schedule"] is None
+
+
+def test_config_output_loads_back(tmp_path):
+    path = tmp_path / "resolved.yaml"
+    path.write_text(run("config", MNIST).stdout)
+    assert run("check", str(path)).exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["check", "summary", "config"])
+def test_help_shows_an_example(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout and "configs/" in result.stdout and "--set" in result.stdout
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("--debug", "summary", str(tmp_path / "missing.yaml"))
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_real_subprocess(tmp_path):
+    ok = subprocess.run(
+        [sys.executable, "-c", "from nnctl.cli import main; main()", "check", DIGITS],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout.strip() == f"ok: {DIGITS}"
+    bad = subprocess.run(
+        [sys.executable, "-c", "from nnctl.cli import main; main()", "check", DIGITS,
+         "--set", "optimizer.lr=-1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        f"error: {DIGITS}: --set optimizer.lr=-1: optimizer.lr: must be a positive number; got -1"
+    )
