@@ -14,7 +14,7 @@ def test_defaults_are_filled():
     cfg = resolve_data_config({"dataset": "digits"})
     assert cfg == {"dataset": "digits", **DATA_DEFAULTS}
     assert DATA_DEFAULTS == {
-        "validation": 0.1, "batch_size": 32, "normalize": "minmax",
+        "validation": 0.1, "batch_size": 32, "normalize": "standard",
         "flatten": False, "shuffle": True,
     }  # fmt: skip
 
