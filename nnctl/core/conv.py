@@ -232,14 +232,17 @@ POOL_MODES = ("max", "average")
 def max_first(blocks) -> tuple[np.ndarray, np.ndarray]:
     """Element-wise maximum of equally shaped arrays and the index of the first array
     holding it: ties keep the earliest block (strict ``>``), the row-major first position
-    when the blocks are a window's offsets in row-major order."""
+    when the blocks are a window's offsets in row-major order. NaN propagates."""
     out = np.array(blocks[0], copy=True)
     arg = np.zeros(out.shape, dtype=np.int8 if len(blocks) < 128 else np.int32)
-    better = np.empty(out.shape, dtype=bool)
+    better, step = np.empty(out.shape, dtype=bool), np.empty_like(arg)
     for k, block in enumerate(blocks[1:], start=1):
         np.greater(block, out, out=better)
-        np.copyto(out, block, where=better)
-        np.copyto(arg, k, where=better)
+        np.maximum(out, block, out=out)
+        # arg = where(better, k, arg), by arithmetic: copyto(where=) is ~20x slower here
+        np.subtract(k, arg, out=step)
+        np.multiply(step, better, out=step)
+        arg += step
     return out, arg
 
 
@@ -308,7 +311,9 @@ class Pool2D(Layer):
             arg, hit = self.cache["arg"], np.empty(dLdY.shape, dtype=bool)
             for k, (i, j) in enumerate(offsets):
                 np.equal(arg, k, out=hit)
-                dXp[offset_slice(i, j, self.stride, self.out_hw)] += np.where(hit, dLdY, 0)
+                dXp[offset_slice(i, j, self.stride, self.out_hw)] += (
+                    dLdY * hit
+                )  # not np.where: 9x slower
         return dXp[:, t : t + rows, l : l + cols, :]
 
     def get_config(self) -> dict:

@@ -150,7 +150,7 @@ class ConvPool:
         self.cols, self.Z, self.Zp = cols, Z, zmax.reshape(shape)
         Y = conv.activation.forward(self.Zp)
         if isinstance(conv.activation, ReLU):
-            np.copyto(arg, 0, where=Y.reshape(arg.shape) == 0)  # all tied at 0: the first
+            arg *= Y.reshape(arg.shape) != 0  # all tied at 0: the first position
         conv.cache = LazyCache(cols=self._natural_cols, Z=self._natural_Z)
         pool.cache["arg"] = arg.reshape(shape)
         return Y
