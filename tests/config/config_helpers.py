@@ -1,8 +1,13 @@
-"""Shared data for config tests: a base config, patches on it, and error collection."""
+"""Shared helpers for config tests: a base config, patches on it, error collection and the
+file writers. (No conftest.py here: a second ``conftest`` module would shadow
+tests/conftest.py for the test modules that import it by name.)"""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+
+import yaml
 
 from nnctl.config import load_config
 from nnctl.config.load import deep_merge
@@ -52,3 +57,20 @@ def error_lines(path, overrides=()) -> list[str]:
     except ConfigError as error:
         return [str(error)]
     return []
+
+
+def write_config(directory: Path, content, name: str = "c.yaml") -> Path:
+    """Write ``content`` to ``directory/name``: a dict as YAML, a str as is."""
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def regression_csv(directory: Path) -> Path:
+    """A small CSV with two features and a real-valued target in column ``y``."""
+    path = directory / "reg.csv"
+    rows = ["a,b,y"] + [f"{i},{i * 0.5},{i * 0.37 + 0.1:.3f}" for i in range(40)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

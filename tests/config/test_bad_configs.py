@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import yaml
-from config_helpers import CNN_LAYERS, DELETE, config_dict, error_lines
+from config_helpers import (
+    CNN_LAYERS,
+    DELETE,
+    config_dict,
+    error_lines,
+    regression_csv,
+    write_config,
+)
+
+
+@pytest.fixture
+def write(tmp_path):
+    """``write(content, name="c.yaml")`` → the path of the written config."""
+    return functools.partial(write_config, tmp_path)
+
 
 FC = "fully_connected"
 
@@ -370,8 +386,9 @@ def test_alias_bomb_is_refused(tmp_path):
     assert "document too large" in error_lines(path)[0]
 
 
-def test_regression_with_cross_entropy(write, regression_csv):
-    data = {"dataset": DELETE, "type": "csv", "path": str(regression_csv), "label_column": "y",
+def test_regression_with_cross_entropy(write, tmp_path):
+    csv = regression_csv(tmp_path)
+    data = {"dataset": DELETE, "type": "csv", "path": str(csv), "label_column": "y",
             "task": "regression", "validation": 0.2}  # fmt: skip
     patch = {"data": data, "model": {"layers": [{"type": FC, "n_out": 1}]}}
     lines = error_lines(write(config_dict(patch)))
@@ -384,8 +401,9 @@ def test_regression_with_cross_entropy(write, regression_csv):
     assert error_lines(write(config_dict(patch))) == []
 
 
-def test_accuracy_monitor_on_regression(write, regression_csv):
-    data = {"dataset": DELETE, "type": "csv", "path": str(regression_csv), "label_column": "y",
+def test_accuracy_monitor_on_regression(write, tmp_path):
+    csv = regression_csv(tmp_path)
+    data = {"dataset": DELETE, "type": "csv", "path": str(csv), "label_column": "y",
             "task": "regression"}  # fmt: skip
     patch = {"data": data, "model": {"layers": [{"type": FC, "n_out": 1}], "loss": "l2"},
              "train": {"checkpoint": {"monitor": "val_accuracy"}}}  # fmt: skip

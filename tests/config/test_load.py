@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
-from config_helpers import config_dict, error_lines
+from config_helpers import config_dict, error_lines, write_config
 
 from nnctl.config import load_config
 from nnctl.config.paths import format_path, parent, parse_path
 from nnctl.errors import ConfigErrors
+
+
+@pytest.fixture
+def write(tmp_path):
+    """``write(content, name="c.yaml")`` → the path of the written config."""
+    return functools.partial(write_config, tmp_path)
+
 
 LINES = """\
 seed: 0
