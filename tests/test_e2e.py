@@ -21,11 +21,11 @@ NNCTL = shutil.which("nnctl") or str(Path(sys.executable).parent / "nnctl")
 
 CNN = """\
 seed: 1
-data: {dataset: digits, validation: 0.1, batch_size: 16}
+data: {dataset: digits, validation: 0.1, batch_size: 8}
 model:
   layers:
-    - {type: conv2d, n_out: 16, kernel_shape: [3, 3], activation: relu}
-    - {type: conv2d, n_out: 16, kernel_shape: [3, 3], activation: relu}
+    - {type: conv2d, n_out: 32, kernel_shape: [3, 3], activation: relu}
+    - {type: conv2d, n_out: 64, kernel_shape: [3, 3], activation: relu}
     - {type: pool2d, kernel_shape: [2, 2], stride: 2}
     - {type: dropout, rate: 0.2}
     - {type: fully_connected, n_out: 10, activation: softmax}
@@ -56,7 +56,7 @@ def wait_for_rows(run_dir: Path, n: int, process, timeout=120.0) -> None:
         if log.exists() and len(log.read_text().splitlines()) >= n:
             return
         assert process.poll() is None, process.communicate()
-        time.sleep(0.01)
+        time.sleep(0.002)
     raise AssertionError("training did not progress")
 
 
@@ -112,8 +112,7 @@ def test_resume_after_sigkill_is_bit_identical(cnn_config, reference_run, tmp_pa
     run_dir = tmp_path / "killed"
     process = start("train", cnn_config, "--out", run_dir, "-q")
     wait_for_rows(run_dir, 3, process)
-    time.sleep(0.15)  # inside epoch 4 (an epoch takes about half a second)
-    process.send_signal(signal.SIGKILL)
+    process.send_signal(signal.SIGKILL)  # epoch 4 has just started (an epoch takes ~0.5 s)
     process.wait()
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
     nnctl("resume", run_dir, "-q", check=0)
@@ -129,13 +128,15 @@ def test_sigterm_checkpoints_mid_epoch_and_resumes_exactly(cnn_config, reference
     run_dir = tmp_path / "term"
     process = start("train", cnn_config, "--out", run_dir)
     wait_for_rows(run_dir, 1, process)
-    time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
     assert "nnctl resume" in stderr and "Traceback" not in stderr
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted"
+    with np.load(run_dir / "checkpoints" / "last.npz") as archive:
+        progress = json.loads(archive["__meta__"].tobytes())["progress"]
+    assert progress["epoch"] == 1 and progress["batch_in_epoch"] > 0  # a mid-epoch checkpoint
     nnctl("resume", run_dir, "-q", check=0)
     expected, got = model_arrays(reference_run), model_arrays(run_dir)
     for key in expected:
