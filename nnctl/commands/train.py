@@ -7,10 +7,18 @@ import sys
 
 import click
 
+from nnctl.commands.options import config_argument
 from nnctl.config import load_config
 from nnctl.train import run
 
 PATH = click.Path(path_type=str)
+
+
+def output_options(function):
+    """``--json`` (the summary on stdout, nothing else) and ``--quiet`` (no progress)."""
+    function = click.option("--quiet", "-q", is_flag=True, help="No progress output.")(function)
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the summary as JSON on stdout.")(function)  # fmt: skip
 
 
 def _emit_summary(summary: dict, as_json: bool, quiet: bool) -> None:
@@ -32,14 +40,7 @@ def _emit_summary(summary: dict, as_json: bool, quiet: bool) -> None:
 
 
 @click.command("train")
-@click.argument("config_file", metavar="CONFIG", type=PATH)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config value, e.g. --set optimizer.lr=0.01 (repeatable).",
-)
+@config_argument()
 @click.option("--out", type=PATH, help="Run directory (default runs/<config>-<timestamp>).")
 @click.option(
     "--resume",
@@ -49,9 +50,8 @@ def _emit_summary(summary: dict, as_json: bool, quiet: bool) -> None:
     help="Continue the run in RUN_DIR from its last checkpoint.",
 )
 @click.option("--force", is_flag=True, help="With --resume: accept a changed config.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def train_command(config_file, overrides, out, resume_dir, force, as_json, quiet):
+@output_options
+def train_command(config, overrides, out, resume_dir, force, as_json, quiet):
     """Train the network described by CONFIG.
 
     Writes the resolved config, meta.json, metrics.jsonl/csv, checkpoints and
@@ -64,7 +64,7 @@ def train_command(config_file, overrides, out, resume_dir, force, as_json, quiet
       nnctl train configs/digits-mlp.yaml --set optimizer.lr=0.01 --out runs/lr01
       acc=$(nnctl train configs/iris-mlp.yaml --json | jq .test.accuracy)
     """
-    config = load_config(config_file, overrides)
+    config = load_config(config, overrides)
     _, summary = run.train(config, out=out, resume_dir=resume_dir, force=force, quiet=quiet,
                            argv=sys.argv)  # fmt: skip
     _emit_summary(summary, as_json, quiet)
@@ -72,8 +72,7 @@ def train_command(config_file, overrides, out, resume_dir, force, as_json, quiet
 
 @click.command("resume")
 @click.argument("run_dir", type=PATH)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@output_options
 def resume_command(run_dir, as_json, quiet):
     """Continue the run in RUN_DIR from its last checkpoint, with its own config.
 
