@@ -1,6 +1,6 @@
 """Time one training step (forward, backward, SGD update) as the trainer runs it.
 
-    python benchmarks/step_benchmark.py [--repeats 30] [--warmup 5] [--json out.json]
+    python benchmarks/step_benchmark.py [--repeats 30] [--warmup 5] [--json out.json] [--gap-ms 0]
 
 Networks (float32, NHWC):
   cnn28  conv 3x3x32 same, relu, maxpool 2 → conv 3x3x64 same, relu, maxpool 2 → flatten
@@ -11,7 +11,8 @@ Networks (float32, NHWC):
 Prints the median ms per step, samples/s and the NumPy peak memory of one step (tracemalloc,
 measured on a separate, untimed step). When PyTorch is importable the same networks run in
 torch with 2 threads, alternating with nnctl repetition by repetition, and the ratio
-nnctl / torch is printed. PyTorch is optional and never a dependency of nnctl.
+nnctl / torch is printed (of the medians, and of the minima, which are steadier on a
+loaded machine). PyTorch is optional and never a dependency of nnctl.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def numpy_peak_mib(step) -> float:
     return peak / 2**20
 
 
-def run_case(name: str, repeats: int, warmup: int) -> dict:
+def run_case(name: str, repeats: int, warmup: int, gap_s: float = 0.0) -> dict:
     kind, shape, batch = CASES[name]
     steps = {"nnctl": NnctlStep(kind, shape, batch)}
     if torch is not None:
@@ -163,6 +164,7 @@ def run_case(name: str, repeats: int, warmup: int) -> dict:
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(repeats):  # interleaved: one nnctl step, one torch step, ...
         for key, step in steps.items():
+            time.sleep(gap_s)  # lets the other library's spinning worker threads park
             times[key].append(timed(step))
     result = {"case": name, "batch": batch, "input": list(shape)}
     for key, ts in times.items():
@@ -171,13 +173,14 @@ def run_case(name: str, repeats: int, warmup: int) -> dict:
     result["nnctl"]["numpy_peak_mib"] = numpy_peak_mib(steps["nnctl"])
     if torch is not None:
         result["ratio"] = result["nnctl"]["median_ms"] / result["torch"]["median_ms"]
+        result["min_ratio"] = result["nnctl"]["min_ms"] / result["torch"]["min_ms"]
     return result
 
 
 def print_table(results: list[dict]) -> None:
     head = f"{'case':<7}{'batch':>6}{'nnctl ms':>10}{'min':>8}{'samples/s':>11}{'peak MiB':>10}"
     if torch is not None:
-        head += f"{'torch ms':>10}{'min':>8}{'samples/s':>11}{'ratio':>7}"
+        head += f"{'torch ms':>10}{'min':>8}{'samples/s':>11}{'ratio':>7}{'min ratio':>10}"
     print(head)
     for r in results:
         n = r["nnctl"]
@@ -189,7 +192,7 @@ def print_table(results: list[dict]) -> None:
             t = r["torch"]
             line += (
                 f"{t['median_ms']:>10.2f}{t['min_ms']:>8.2f}{t['samples_per_s']:>11.0f}"
-                f"{r['ratio']:>7.2f}"
+                f"{r['ratio']:>7.2f}{r['min_ratio']:>10.2f}"
             )
         print(line)
 
@@ -209,12 +212,19 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="idle time before each timed step (BLAS/OpenMP threads of the other library "
+        "spin for a while after a call and slow the step that follows)",
+    )
     args = parser.parse_args(argv)
     if torch is not None:
         torch.set_num_threads(2)
     info = environment()
     print(", ".join(f"{k}={v}" for k, v in info.items()))
-    results = [run_case(name, args.repeats, args.warmup) for name in args.cases]
+    results = [run_case(name, args.repeats, args.warmup, args.gap_ms / 1e3) for name in args.cases]
     print_table(results)
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process max RSS: {maxrss:.0f} MiB (nnctl and torch together)")
