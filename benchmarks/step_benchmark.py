@@ -32,21 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nnctl.core import Conv2D, Flatten, FullyConnected, NeuralNetwork, Pool2D
-
-try:
-    from nnctl.core.optimizers import SGD
-except ImportError:  # the optimizers module may not have landed yet
-
-    class SGD:  # type: ignore[no-redef]
-        """Plain SGD with the optimizers' ``step(params)`` API."""
-
-        def __init__(self, lr: float) -> None:
-            self.lr = lr
-
-        def step(self, params) -> None:
-            for _, p, g in params:
-                p -= self.lr * g
-
+from nnctl.core.optimizers import SGD
 
 try:
     import torch
