@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nnctl.core.checks import flag, fraction, is_real, non_negative, positive, show
 from nnctl.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -33,41 +34,6 @@ OPTIMIZERS = Registry("optimizer")
 CLIP_MODES = ("global", "per_tensor")
 
 Param = tuple[str, np.ndarray, np.ndarray]
-
-
-def _show(value) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _is_real(value) -> bool:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        return False
-    return math.isfinite(value)
-
-
-def _positive(name: str, value) -> float:
-    if not (_is_real(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number; got {_show(value)}")
-    return float(value)
-
-
-def _non_negative(name: str, value) -> float:
-    if not (_is_real(value) and value >= 0):
-        raise ValueError(f"{name} must be a non-negative number; got {_show(value)}")
-    return float(value)
-
-
-def _fraction(name: str, value) -> float:
-    """A number in [0, 1): momentum, betas, rho."""
-    if not (_is_real(value) and 0 <= value < 1):
-        raise ValueError(f"{name} must be a number in [0, 1); got {_show(value)}")
-    return float(value)
-
-
-def _flag(name: str, value) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise ValueError(f"{name} must be true or false; got {_show(value)}")
 
 
 def _sq_norm(g: np.ndarray) -> float:
@@ -103,15 +69,15 @@ class Optimizer:
         clip_norm: float | None = None,
         clip_mode: str = "global",
     ):
-        self.base_lr = _positive("lr", lr)
+        self.base_lr = positive("lr", lr)
         self.lr = self.base_lr
-        self.weight_decay = _non_negative("weight_decay", weight_decay)
-        if clip_norm is not None and not (_is_real(clip_norm) and clip_norm > 0):
-            raise ValueError(f"clip_norm must be a positive number or None; got {_show(clip_norm)}")
+        self.weight_decay = non_negative("weight_decay", weight_decay)
+        if clip_norm is not None and not (is_real(clip_norm) and clip_norm > 0):
+            raise ValueError(f"clip_norm must be a positive number or None; got {show(clip_norm)}")
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         if not isinstance(clip_mode, str) or clip_mode not in CLIP_MODES:
             choices = ", ".join(repr(m) for m in CLIP_MODES)
-            raise ValueError(f"clip_mode must be one of {choices}; got {_show(clip_mode)}")
+            raise ValueError(f"clip_mode must be one of {choices}; got {show(clip_mode)}")
         self.clip_mode = clip_mode
         self.iterations = 0
         self._state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
@@ -260,10 +226,10 @@ class SGD(Optimizer):
         clip_mode: str = "global",
     ):
         super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.momentum = _fraction("momentum", momentum)
-        self.nesterov = _flag("nesterov", nesterov)
+        self.momentum = fraction("momentum", momentum)
+        self.nesterov = flag("nesterov", nesterov)
         if self.nesterov and self.momentum == 0:
-            raise ValueError(f"nesterov requires momentum > 0; got momentum={_show(momentum)}")
+            raise ValueError(f"nesterov requires momentum > 0; got momentum={show(momentum)}")
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         step = self._tmp("update", key, p)
@@ -319,9 +285,9 @@ class Adam(Optimizer):
         clip_mode: str = "global",
     ):
         super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.beta1 = _fraction("beta1", beta1)
-        self.beta2 = _fraction("beta2", beta2)
-        self.eps = _positive("eps", eps)
+        self.beta1 = fraction("beta1", beta1)
+        self.beta2 = fraction("beta2", beta2)
+        self.eps = positive("eps", eps)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         if self.decoupled_weight_decay and self.weight_decay:
@@ -401,9 +367,9 @@ class RMSProp(Optimizer):
         clip_mode: str = "global",
     ):
         super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.rho = _fraction("rho", rho)
-        self.eps = _positive("eps", eps)
-        self.momentum = _fraction("momentum", momentum)
+        self.rho = fraction("rho", rho)
+        self.eps = positive("eps", eps)
+        self.momentum = fraction("momentum", momentum)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         v = self._slot("v", key, p)
@@ -453,8 +419,8 @@ class AdaGrad(Optimizer):
         clip_mode: str = "global",
     ):
         super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.eps = _positive("eps", eps)
-        self.initial_accumulator = _non_negative("initial_accumulator", initial_accumulator)
+        self.eps = positive("eps", eps)
+        self.initial_accumulator = non_negative("initial_accumulator", initial_accumulator)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         s = self._slot("sum", key, p, fill=self.initial_accumulator)

@@ -26,19 +26,12 @@ import math
 
 import numpy as np
 
+from nnctl.core.checks import choice, flag, integer, is_int, is_real, non_negative, show
 from nnctl.registry import Registry
 
 SCHEDULES = Registry("schedule")
 
 UNITS = ("epoch", "iteration")
-
-
-def _show(value) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_number(value) -> bool:
@@ -47,42 +40,13 @@ def _is_number(value) -> bool:
     return not bool_like and isinstance(value, (int, float, np.number))
 
 
-def _is_real(value) -> bool:
-    return _is_number(value) and math.isfinite(value)
-
-
-def _flag(name: str, value) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise ValueError(f"{name} must be true or false; got {_show(value)}")
-
-
-def _integer(name: str, value, minimum: int) -> int:
-    if not (_is_int(value) and value >= minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {_show(value)}")
-    return int(value)
-
-
-def _non_negative(name: str, value) -> float:
-    if not (_is_real(value) and value >= 0):
-        raise ValueError(f"{name} must be a non-negative number; got {_show(value)}")
-    return float(value)
-
-
 def _decay_factor(name: str, value, allow_one: bool = True) -> float:
     """A multiplicative decay in (0, 1] (or (0, 1) when ``allow_one`` is false)."""
-    ok = _is_real(value) and 0 < value and (value <= 1 if allow_one else value < 1)
+    ok = is_real(value) and 0 < value and (value <= 1 if allow_one else value < 1)
     if not ok:
         interval = "(0, 1]" if allow_one else "(0, 1)"
-        raise ValueError(f"{name} must be a number in {interval}; got {_show(value)}")
+        raise ValueError(f"{name} must be a number in {interval}; got {show(value)}")
     return float(value)
-
-
-def _choice(name: str, value, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {options}; got {_show(value)}")
-    return value
 
 
 class Schedule:
@@ -104,8 +68,8 @@ class Schedule:
     needs_validation = False
 
     def __init__(self, unit: str = "epoch", warmup: int = 0):
-        self.unit = _choice("unit", unit, UNITS)
-        self.warmup = _integer("warmup", warmup, 0)
+        self.unit = choice("unit", unit, UNITS)
+        self.warmup = integer("warmup", warmup, 0)
 
     def lr_at(self, base_lr: float, position: int) -> float:
         """The learning rate at ``position``.
@@ -121,8 +85,8 @@ class Schedule:
         -------
         float
         """
-        if not (_is_int(position) and position >= 0):
-            raise ValueError(f"position must be an integer >= 0; got {_show(position)}")
+        if not (is_int(position) and position >= 0):
+            raise ValueError(f"position must be an integer >= 0; got {show(position)}")
         if position < self.warmup:
             return float(self._lr(base_lr, 0) * (position + 1) / (self.warmup + 1))
         return float(self._lr(base_lr, int(position) - self.warmup))
@@ -205,8 +169,8 @@ class Exponential(Schedule):
     ):
         super().__init__(unit, warmup)
         self.lr_decay = _decay_factor("lr_decay", lr_decay)
-        self.stage_length = _integer("stage_length", stage_length, 1)
-        self.staircase = _flag("staircase", staircase)
+        self.stage_length = integer("stage_length", stage_length, 1)
+        self.staircase = flag("staircase", staircase)
 
     def _lr(self, base_lr: float, position: int) -> float:
         if self.staircase:
@@ -232,7 +196,7 @@ class Step(Schedule):
 
     def __init__(self, step_size: int, gamma: float = 0.1, unit: str = "epoch", warmup: int = 0):
         super().__init__(unit, warmup)
-        self.step_size = _integer("step_size", step_size, 1)
+        self.step_size = integer("step_size", step_size, 1)
         self.gamma = _decay_factor("gamma", gamma)
 
     def _lr(self, base_lr: float, position: int) -> float:
@@ -259,12 +223,12 @@ class MultiStep(Schedule):
     ):
         super().__init__(unit, warmup)
         ok = isinstance(milestones, (list, tuple)) and len(milestones) > 0
-        ok = ok and all(_is_int(m) and m >= 1 for m in milestones)
+        ok = ok and all(is_int(m) and m >= 1 for m in milestones)
         ok = ok and all(a < b for a, b in itertools.pairwise(milestones))
         if not ok:
             raise ValueError(
                 "milestones must be a non-empty list of strictly increasing positive integers; "
-                f"got {_show(milestones)}"
+                f"got {show(milestones)}"
             )
         self.milestones = [int(m) for m in milestones]
         self.gamma = _decay_factor("gamma", gamma)
@@ -290,8 +254,8 @@ class Cosine(Schedule):
 
     def __init__(self, t_max: int, min_lr: float = 0.0, unit: str = "epoch", warmup: int = 0):
         super().__init__(unit, warmup)
-        self.t_max = _integer("t_max", t_max, 1)
-        self.min_lr = _non_negative("min_lr", min_lr)
+        self.t_max = integer("t_max", t_max, 1)
+        self.min_lr = non_negative("min_lr", min_lr)
 
     def _lr(self, base_lr: float, position: int) -> float:
         t = min(position, self.t_max)
@@ -345,12 +309,12 @@ class Plateau(Schedule):
     ):
         super().__init__(unit, warmup)
         self.factor = _decay_factor("factor", factor, allow_one=False)
-        self.patience = _integer("patience", patience, 0)
-        self.min_delta = _non_negative("min_delta", min_delta)
-        self.mode = _choice("mode", mode, ("min", "max"))
-        self.min_lr = _non_negative("min_lr", min_lr)
+        self.patience = integer("patience", patience, 0)
+        self.min_delta = non_negative("min_delta", min_delta)
+        self.mode = choice("mode", mode, ("min", "max"))
+        self.min_lr = non_negative("min_lr", min_lr)
         if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"monitor must be a non-empty string; got {_show(monitor)}")
+            raise ValueError(f"monitor must be a non-empty string; got {show(monitor)}")
         self.monitor = monitor
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0
@@ -368,7 +332,7 @@ class Plateau(Schedule):
             The monitored validation metric of the epoch just finished.
         """
         if not _is_number(value):
-            raise ValueError(f"{self.monitor} must be a number; got {_show(value)}")
+            raise ValueError(f"{self.monitor} must be a number; got {show(value)}")
         value = float(value)
         if self._improves(value):
             self.best = value
