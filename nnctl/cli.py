@@ -14,7 +14,7 @@ import click
 from nnctl import __version__
 from nnctl.errors import NnctlError
 
-COMMAND_MODULES = ("config", "data", "train", "evaluate", "tools")
+COMMAND_MODULES = ("config", "data", "train", "evaluate", "tools", "sweep")
 
 
 class NnctlGroup(click.Group):

@@ -1,0 +1,165 @@
+"""Run a sweep: validate every trial, plan what is left, run it on a backend, keep the table.
+
+Rerunning a sweep in the same folder skips completed trials, resumes interrupted ones from
+their last checkpoint and leaves failed ones alone unless ``retry_failed``. ``sweep.json``
+in the folder identifies the sweep, so a different sweep cannot mix its trials in.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnctl.errors import NnctlError
+from nnctl.sweep import table
+from nnctl.sweep.local import LocalPool, available_cpus
+from nnctl.sweep.spec import SweepSpec, Trial, validate_trials
+from nnctl.sweep.trial import FAILED, TrialJob
+from nnctl.train.checkpoint import atomic_write_text
+
+SPEC_FILE = "sweep.json"
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    rows: list[dict]
+    stopped: int | None = None  # the signal that stopped the sweep
+
+    @property
+    def unfinished(self) -> list[dict]:
+        return [row for row in self.rows if row["status"] != "completed"]
+
+
+@dataclass
+class SweepOptions:
+    out: str | Path | None = None
+    backend: str = "local"
+    jobs: int | None = None  # local: workers (default: CPUs); ray: tasks in flight
+    address: str | None = None
+    cpus_per_trial: int = 1  # ray: CPUs reserved per task
+    retry_failed: bool = False
+
+
+def prepare_folder(out: Path, spec: SweepSpec) -> None:
+    """Create ``out`` with ``sweep.json``; refuse a folder that holds another sweep."""
+    fingerprint = spec.fingerprint()
+    path = out / SPEC_FILE
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise NnctlError(f"{path}: unreadable ({error})") from None
+        differing = [key for key in fingerprint if saved.get(key) != fingerprint[key]]
+        if differing:
+            raise NnctlError(f"{out}: holds a different sweep (its {', '.join(differing)} "
+                             "differ); choose another --out")  # fmt: skip
+        return
+    if out.exists() and any(out.iterdir()):
+        raise NnctlError(f"{out}: exists and is not a sweep folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(fingerprint, indent=2) + "\n")
+
+
+def to_run(rows: dict[int, dict], retry_failed: bool) -> set[int]:
+    """Indices of the trials still to run."""
+    wanted = ("pending", "interrupted", *(FAILED if retry_failed else ()))
+    return {index for index, row in rows.items() if row["status"] in wanted}
+
+
+class SweepRun:
+    """The table of one sweep run, updated from backend callbacks (thread-safe)."""
+
+    def __init__(self, out: Path, trials: list[Trial], echo: Callable[[str], None]):
+        self.out, self.echo = out, echo
+        self.trials = {trial.index: trial for trial in trials}
+        self.rows = {t.index: table.make_row(t, out / t.name) for t in trials}
+        self.lock = threading.Lock()
+        self.finished, self.total = 0, 0
+
+    def start(self, job: TrialJob, status: str = "running") -> None:
+        with self.lock:
+            trial = self.trials[job.index]
+            self.rows[job.index] = table.make_row(trial, self.out / trial.name, status)
+            table.write_table(self.out, list(self.rows.values()))
+
+    def done(self, job: TrialJob, record: dict) -> None:
+        with self.lock:
+            trial = self.trials[job.index]
+            row = table.make_row(trial, self.out / trial.name, record.get("status", "failed"))
+            if row["error"] is None and row["status"] != "completed":
+                row["error"] = record.get("error")
+            self.rows[job.index] = row
+            table.write_table(self.out, list(self.rows.values()))
+            self.finished += 1
+            self.echo(f"[{self.finished}/{self.total}] {progress_line(row)}")
+
+
+def progress_line(row: dict) -> str:
+    """``003-optimizer.lr=0.01: completed, val acc 0.9792, test acc 0.9610, 30 epochs, 1.2s``."""
+    parts = []
+    if row["best_val_accuracy"] is not None:
+        parts.append(f"val acc {row['best_val_accuracy']:.4f}")
+    if row["test_accuracy"] is not None:
+        parts.append(f"test acc {row['test_accuracy']:.4f}")
+    elif row["test_loss"] is not None:
+        parts.append(f"test loss {row['test_loss']:.4g}")
+    if row["epochs"] is not None:
+        parts.append(f"{row['epochs']} epochs")
+    if row["wall_seconds"] is not None:
+        parts.append(f"{row['wall_seconds']:.1f}s")
+    text = f"{row['name']}: {row['status']}"
+    if row["status"] != "completed" and row["error"]:
+        text += f" ({row['error']})"
+    return text + (", " + ", ".join(parts) if parts else "")
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions, echo: Callable[[str], None]) -> SweepResult:
+    """Validate every trial, then run those not done yet; the final table."""
+    if options.backend not in BACKENDS:
+        raise NnctlError(f"unknown backend '{options.backend}' (choose from local, ray)")
+    trials = spec.expand()
+    validate_trials(spec, trials)
+    if options.backend == "ray":
+        from nnctl.sweep.ray_backend import import_ray
+
+        import_ray()  # the missing extra is reported before anything is written
+    out = Path(options.out or spec.default_out()).expanduser().resolve()
+    prepare_folder(out, spec)
+    state = SweepRun(out, trials, echo)
+    todo = sorted(to_run(state.rows, options.retry_failed))
+    table.write_table(out, list(state.rows.values()))
+    state.total = len(todo)
+    skipped = len(trials) - len(todo)
+    echo(f"sweep {out}: {len(trials)} trials" + (f", {skipped} already done" if skipped else "")
+         + (f", running {len(todo)}" if todo else ""))  # fmt: skip
+    jobs = make_jobs(spec, [state.trials[i] for i in todo], out, options)
+    stopped = run_backend(jobs, options, state) if jobs else None
+    return SweepResult(out, [state.rows[i] for i in sorted(state.rows)], stopped)
+
+
+def make_jobs(spec: SweepSpec, trials: list[Trial], out: Path, options: SweepOptions):
+    threads = options.cpus_per_trial
+    if options.backend == "local":
+        workers = min(options.jobs or available_cpus(), max(len(trials), 1))
+        threads = max(1, available_cpus() // workers)
+    return [TrialJob(index=t.index, name=t.name, base=str(spec.base),
+                     overrides=[*spec.overrides, *t.overrides], params=t.params,
+                     trial_dir=str(out / t.name), threads=threads,
+                     retry_failed=options.retry_failed) for t in trials]  # fmt: skip
+
+
+def run_backend(jobs: list[TrialJob], options: SweepOptions, state: SweepRun) -> int | None:
+    if options.backend == "ray":
+        from nnctl.sweep.ray_backend import RayRunner
+
+        runner = RayRunner(lambda job: state.start(job, "submitted"), state.done,
+                           address=options.address, cpus_per_trial=options.cpus_per_trial,
+                           max_in_flight=options.jobs)  # fmt: skip
+        return runner.run(jobs)
+    workers = min(options.jobs or available_cpus(), len(jobs))
+    return LocalPool(workers, state.start, state.done).run(jobs)

@@ -1,0 +1,166 @@
+"""Run one trial: ``nnctl train`` (or ``nnctl resume``) in a child process, in its folder.
+
+The same function runs in a local worker thread and inside a Ray task, so a trial behaves
+the same on both backends. It is idempotent: a trial whose folder holds a checkpoint is
+resumed from it (exact resume), so a Ray task retried after its worker died continues
+where it stopped. The child gets its share of BLAS threads in its environment, set before
+NumPy loads.
+
+Each trial folder is a normal run directory plus ``trial.json`` (index, overrides, status,
+error, attempts, process ids) and ``trial.log`` (the child's output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nnctl
+from nnctl.sweep.child import PARENT_VARIABLE
+from nnctl.train import rundir
+from nnctl.train.checkpoint import atomic_write_text
+
+TRIAL_FILE, LOG_FILE = "trial.json", "trial.log"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
+FAILED = ("failed", "diverged")
+INTERRUPTED_CODES = (130, 143)
+
+
+@dataclass
+class TrialJob:
+    """Everything a worker needs to run a trial; plain data, so it pickles for Ray."""
+
+    index: int
+    name: str
+    base: str  # absolute path of the base config
+    overrides: list[str]  # the sweep's shared overrides, then the trial's
+    params: dict  # the trial's own values, {key: value}
+    trial_dir: str  # absolute
+    threads: int = 1
+    retry_failed: bool = False
+
+
+def read_record(trial_dir: Path) -> dict:
+    """The trial's ``trial.json``, or {} if it has none (or a broken one)."""
+    try:
+        record = json.loads((Path(trial_dir) / TRIAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def write_record(trial_dir: Path, record: dict) -> None:
+    atomic_write_text(Path(trial_dir) / TRIAL_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def can_resume(trial_dir: Path) -> bool:
+    return rundir.is_run_dir(trial_dir) and (trial_dir / "checkpoints" / "last.npz").is_file()
+
+
+def run_trial(job: TrialJob | dict, on_start: Callable | None = None) -> dict:
+    """Train (or resume) the trial; return its ``trial.json`` record.
+
+    ``on_start(process)`` is called once the child runs (the local backend keeps it to
+    forward signals). Never raises for a failing trial: the record says what happened.
+    """
+    job = job if isinstance(job, TrialJob) else TrialJob(**job)
+    trial_dir = Path(job.trial_dir)
+    record = read_record(trial_dir)
+    fresh = job.retry_failed and record.get("status") in FAILED
+    resume = can_resume(trial_dir) and not fresh
+    if not resume and trial_dir.exists():  # a failed run or one stopped before a checkpoint
+        shutil.rmtree(trial_dir)
+        record = {}
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    record = {**_identity(job), "attempts": record.get("attempts", 0) + 1,
+              "wall_seconds": record.get("wall_seconds", 0.0), "status": "running",
+              "error": None, "host": socket.gethostname(), "worker_pid": os.getpid()}  # fmt: skip
+    write_record(trial_dir, record)
+    code, seconds, error = _run_child(job, trial_dir, resume, record, on_start)
+    record.update(status=status_of(code), exit_code=code, error=error,
+                  wall_seconds=round(record["wall_seconds"] + seconds, 3))  # fmt: skip
+    if record["status"] == "completed":
+        record["error"] = None
+    write_record(trial_dir, record)
+    return record
+
+
+def _identity(job: TrialJob) -> dict:
+    return {"index": job.index, "name": job.name, "base": job.base,
+            "overrides": job.overrides, "params": job.params}  # fmt: skip
+
+
+def _command(job: TrialJob, trial_dir: Path, resume: bool) -> list[str]:
+    child = [sys.executable, "-m", "nnctl.sweep.child"]
+    if resume:
+        return [*child, "resume", str(trial_dir), "--quiet"]
+    sets = [arg for override in job.overrides for arg in ("--set", override)]
+    return [*child, "train", job.base, *sets, "--out", str(trial_dir), "--quiet"]
+
+
+def child_environment(threads: int) -> dict[str, str]:
+    """This process's environment with BLAS threads capped and nnctl importable."""
+    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
+    env[PARENT_VARIABLE] = str(os.getpid())
+    root = str(Path(nnctl.__file__).resolve().parents[1])
+    if "site-packages" not in root and "dist-packages" not in root:  # a source checkout
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
+
+
+def _run_child(job, trial_dir: Path, resume: bool, record: dict, on_start):
+    """Run the child to its end; (exit code, seconds, error message or None)."""
+    log_path = trial_dir / LOG_FILE
+    start = time.monotonic()
+    with open(log_path, "ab") as log:
+        offset = log.tell()
+        process = subprocess.Popen(_command(job, trial_dir, resume), stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=log, env=child_environment(job.threads))  # fmt: skip
+        record["pid"] = process.pid
+        write_record(trial_dir, record)
+        if on_start is not None:
+            on_start(process)
+        code = process.wait()
+    seconds = time.monotonic() - start
+    return code, seconds, None if code == 0 else error_message(log_path, offset, code)
+
+
+def status_of(code: int) -> str:
+    """The trial status for the child's exit code (negative: killed by that signal)."""
+    if code == 0:
+        return "completed"
+    if code == 3:
+        return "diverged"
+    if code in INTERRUPTED_CODES or code < 0:
+        return "interrupted"
+    return "failed"
+
+
+def error_message(log_path: Path, offset: int, code: int) -> str:
+    """The child's ``error:`` lines from this attempt, else its last line, else the code."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        lines = []
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if errors:
+        return "; ".join(errors)
+    if code < 0:
+        return f"killed by signal {-code}"
+    last = [line.strip() for line in lines if line.strip()]
+    return last[-1] if last else f"exit code {code}"
+
+
+def job_dict(job: TrialJob) -> dict:
+    return asdict(job)
