@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -35,6 +36,13 @@ def import_ray():
     return ray
 
 
+def preflight(address: str | None) -> None:
+    """Before anything is written: Ray is installed and the cluster answers."""
+    import_ray()
+    if address is not None:
+        probe(address)
+
+
 def remote_trial(job: dict) -> dict:
     """The Ray task: one trial (module level, so workers import it by name)."""
     return run_trial(job)
@@ -46,12 +54,33 @@ def connect(ray, address: str | None) -> None:
     options = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address is None:
         options["include_dashboard"] = False
+    else:
+        probe(address)
     try:
         ray.init(address=address, **options)
     except (ConnectionError, ValueError, RuntimeError) as error:
-        where = f"at {address}" if address else "locally"
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NnctlError(f"cannot start or reach Ray {where}: {first}") from None
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        first = lines[0] if lines else type(error).__name__
+        if address is None:
+            raise NnctlError(f"cannot start a local Ray: {first}") from None
+        raise NnctlError(f"cannot connect to Ray at {address}: {first} ({AUTH_HINT})") from None
+
+
+AUTH_HINT = ("a cluster with token authentication needs RAY_AUTH_MODE=token and its token in "
+             "~/.ray/auth_token or RAY_AUTH_TOKEN")  # fmt: skip
+
+
+def probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at ``host:port`` (ray.init would retry for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise NnctlError(f"--address: expected HOST:PORT or auto; got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise NnctlError(f"cannot reach Ray at {address}: {error.strerror or error}") from None
 
 
 class RayRunner:

@@ -125,9 +125,9 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, echo: Callable[[str], None
     trials = spec.expand()
     validate_trials(spec, trials)
     if options.backend == "ray":
-        from nnctl.sweep.ray_backend import import_ray
+        from nnctl.sweep.ray_backend import preflight
 
-        import_ray()  # the missing extra is reported before anything is written
+        preflight(options.address)  # a missing extra or cluster, before anything is written
     out = Path(options.out or spec.default_out()).expanduser().resolve()
     prepare_folder(out, spec)
     state = SweepRun(out, trials, echo)

@@ -7,7 +7,8 @@ where it stopped. The child gets its share of BLAS threads in its environment, s
 NumPy loads.
 
 Each trial folder is a normal run directory plus ``trial.json`` (index, overrides, status,
-error, attempts, process ids) and ``trial.log`` (the child's output).
+error, attempts, whether the last attempt resumed, process ids) and ``trial.log`` (the
+child's output).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def run_trial(job: TrialJob | dict, on_start: Callable | None = None) -> dict:
     trial_dir.mkdir(parents=True, exist_ok=True)
     record = {**_identity(job), "attempts": record.get("attempts", 0) + 1,
               "wall_seconds": record.get("wall_seconds", 0.0), "status": "running",
-              "error": None, "host": socket.gethostname(), "worker_pid": os.getpid()}  # fmt: skip
+              "error": None, "resumed": resume, "host": socket.gethostname(),
+              "worker_pid": os.getpid()}  # fmt: skip
     write_record(trial_dir, record)
     code, seconds, error = _run_child(job, trial_dir, resume, record, on_start)
     record.update(status=status_of(code), exit_code=code, error=error,
