@@ -113,12 +113,3 @@ def _cell(value) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value)
     return str(value)
-
-
-def read_table(out: Path) -> list[dict]:
-    """The rows of ``out/sweep.jsonl`` ([] if there is none)."""
-    try:
-        text = (Path(out) / JSONL_FILE).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import nnctl
@@ -162,7 +162,3 @@ def error_message(log_path: Path, offset: int, code: int) -> str:
         return f"killed by signal {-code}"
     last = [line.strip() for line in lines if line.strip()]
     return last[-1] if last else f"exit code {code}"
-
-
-def job_dict(job: TrialJob) -> dict:
-    return asdict(job)

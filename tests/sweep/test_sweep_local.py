@@ -237,3 +237,43 @@ def wait_for(condition, process, timeout: float = 120.0) -> None:
         assert process.poll() is None, process.communicate()
         time.sleep(0.01)
     raise AssertionError("timed out")
+
+
+NPZ = """\
+seed: 0
+data: {type: npz, path: good.npz, x: x, y: y, validation: 0.2, batch_size: 8}
+model:
+  layers:
+    - {type: fully_connected, n_out: 3, activation: softmax}
+  loss: cross_entropy
+optimizer: {type: sgd, lr: 0.1}
+train: {epochs: 2}
+"""
+
+
+def test_a_failing_trial_is_reported_and_retried_only_when_asked(tmp_path):
+    """A data file that passes validation but fails when loaded (7 labels for 10 rows)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "good.npz", x=rng.normal(size=(30, 4)), y=np.arange(30) % 3)
+    np.savez(tmp_path / "bad.npz", x=rng.normal(size=(10, 4)), y=np.arange(7) % 3)
+    base = write_base(tmp_path, NPZ)
+    args = ["sweep", base, "--grid", "data.path=good.npz,bad.npz", "--out", tmp_path / "s"]
+    result = nnctl(*args)
+    assert result.returncode == 1
+    rows = read_jsonl(tmp_path / "s" / "sweep.jsonl")
+    assert [row["status"] for row in rows] == ["completed", "failed"]
+    assert (
+        rows[1]["error"] == f"{tmp_path / 'bad.npz'}: 7 labels for 10 examples; they must be equal"
+    )
+    assert "1 of 2 trials did not complete (1 completed, 1 failed): 001-data.path=bad.npz" in (
+        result.stderr
+    )
+    assert nnctl(*args).stderr.count("already done") == 1  # not retried
+    np.savez(tmp_path / "bad.npz", x=rng.normal(size=(30, 4)), y=np.arange(30) % 3)
+    result = nnctl(*args, "--retry-failed")
+    assert result.returncode == 0, result.stderr
+    assert "2 trials, 1 already done, running 1" in result.stderr
+    assert [row["status"] for row in read_jsonl(tmp_path / "s" / "sweep.jsonl")] == [
+        "completed", "completed"]  # fmt: skip
