@@ -269,4 +269,12 @@ def test_plot_without_matplotlib_says_how_to_install(runs_dir, tmp_path, monkeyp
 def test_plot_usage_and_missing_run(runs_dir, tmp_path):
     assert run("plot", str(runs_dir / "a"), str(runs_dir / "b")).exit_code == 2  # needs -o
     result = run("plot", str(tmp_path), "-o", str(tmp_path / "x.png"))
-    assert result.exit_code == 1 and "no metrics.jsonl" in result.output
+    assert result.exit_code == 1 and "no runs in" in result.output
+
+
+def test_plot_of_a_sweep_folder_draws_its_runs(runs_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "sweep.png"
+    result = run("plot", str(runs_dir / "sweep"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(PNG_SIGNATURE)

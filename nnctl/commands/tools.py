@@ -218,14 +218,19 @@ def _logged(runs: dict[str, list[dict]], metric: str) -> bool:
 def plot_command(run_dirs: tuple[str, ...], output: str | None, metric: str) -> None:
     """Plot the loss and accuracy curves of one or several runs, overlaid, as a PNG.
 
-    Training curves are solid, validation curves dashed, one colour per run. Needs
-    matplotlib: pip install 'nnctl[plot]'.
+    A folder that is not a run (a sweep) stands for the runs in it. Training curves are
+    solid, validation curves dashed, one colour per run. Needs matplotlib:
+    pip install 'nnctl[plot]'.
 
     \b
     Examples:
       nnctl plot runs/digits-mlp-20261130-221500
-      nnctl plot runs/sweep/* -o sweep.png --metric accuracy
+      nnctl plot runs/my-sweep -o sweep.png --metric accuracy
     """
+    given = run_dirs
+    run_dirs = tuple(str(p) for d in given for p in inspect.find_runs(Path(d).expanduser()))
+    if not run_dirs:
+        raise NnctlError(f"no runs in {', '.join(given)}")
     if output is None and len(run_dirs) > 1:
         raise click.UsageError("-o FILE.png is required when plotting several runs")
     out = Path(output).expanduser() if output else Path(run_dirs[0]).expanduser() / "curves.png"
