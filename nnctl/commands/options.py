@@ -63,3 +63,10 @@ def config_argument(multiple: bool = False) -> Callable[[Callable], Callable]:
         )(function)  # fmt: skip
 
     return decorate
+
+
+def positive_int(ctx: click.Context, param: click.Parameter, value):
+    """Callback for integer options that must be >= 1 (None passes: not given)."""
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be a positive integer; got {value}")
+    return value

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from nnctl.commands.options import config_argument
+from nnctl.commands.options import config_argument, positive_int
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.sweep import runner
 from nnctl.sweep.spec import is_sweep_file, parse_grid_option, spec_from_config, spec_from_file
@@ -27,12 +27,6 @@ def _check_grid(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     return tuple(values)
 
 
-def _positive(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be a positive integer; got {value}")
-    return value
-
-
 @click.command("sweep")
 @config_argument()
 @click.option("--grid", "grid", metavar="KEY=V1,V2,...", multiple=True, callback=_check_grid,
@@ -40,7 +34,7 @@ def _positive(ctx, param, value):
                    "cartesian product. Repeatable.")  # fmt: skip
 @click.option("--out", type=PATH,
               help="Sweep folder (default runs/<name>-sweep-<hash of the sweep>).")  # fmt: skip
-@click.option("--jobs", "-j", type=int, callback=_positive,
+@click.option("--jobs", "-j", type=int, callback=positive_int,
               help="Trials at a time (local default: the number of CPUs; "
                    "ray default: as many as the cluster's CPUs allow).")  # fmt: skip
 @click.option("--backend", type=click.Choice(runner.BACKENDS),
@@ -48,7 +42,7 @@ def _positive(ctx, param, value):
 @click.option("--address", metavar="ADDR",
               help="Ray cluster to use (e.g. 127.0.0.1:6379 or auto); default: start a "
                    "local Ray for the sweep.")  # fmt: skip
-@click.option("--cpus-per-trial", type=int, default=1, show_default=True, callback=_positive,
+@click.option("--cpus-per-trial", type=int, default=1, show_default=True, callback=positive_int,
               help="Ray: CPUs reserved by each trial (and its BLAS threads).")  # fmt: skip
 @click.option("--retry-failed", is_flag=True,
               help="Run failed and diverged trials again, from scratch.")  # fmt: skip

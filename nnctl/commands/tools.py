@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nnctl.commands.options import config_argument
+from nnctl.commands.options import config_argument, positive_int
 from nnctl.config import build, load_config
 from nnctl.errors import NnctlError
 from nnctl.train import inspect
@@ -31,20 +31,14 @@ def _table(rows: list[tuple], right: set[int] = frozenset()) -> str:
     return "\n".join(lines)
 
 
-def _positive(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be a positive integer; got {value}")
-    return value
-
-
 # --- nnctl time -------------------------------------------------------------------------
 
 
 @click.command("time")
 @config_argument()
 @click.option("--iterations", "-n", type=int, default=20, show_default=True,
-              callback=_positive, help="Timed passes (after 2 warm-up passes).")  # fmt: skip
-@click.option("--batch-size", "-b", type=int, callback=_positive,
+              callback=positive_int, help="Timed passes (after 2 warm-up passes).")  # fmt: skip
+@click.option("--batch-size", "-b", type=int, callback=positive_int,
               help="Batch size (default: the config's data.batch_size).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
 def time_command(config: str, overrides: tuple[str, ...], iterations: int,
@@ -86,8 +80,8 @@ def time_command(config: str, overrides: tuple[str, ...], iterations: int,
 @click.command("gradcheck")
 @config_argument()
 @click.option("--batch-size", "-b", type=int, default=4, show_default=True,
-              callback=_positive, help="Synthetic batch size.")  # fmt: skip
-@click.option("--samples", "-k", type=int, default=30, show_default=True, callback=_positive,
+              callback=positive_int, help="Synthetic batch size.")  # fmt: skip
+@click.option("--samples", "-k", type=int, default=30, show_default=True, callback=positive_int,
               help="Entries checked per parameter; smaller tensors are checked entirely.")  # fmt: skip
 @click.option("--tol", type=float, default=1e-5, show_default=True,
               help="Largest accepted relative error.")  # fmt: skip

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
+from nnctl.signals import handling_stop_signals
 from nnctl.sweep.trial import TrialJob, run_trial
 
 
@@ -43,17 +44,8 @@ def raise_on_signals():
     def handler(signum, frame):
         raise Stopped(signum)
 
-    if threading.current_thread() is not threading.main_thread():
+    with handling_stop_signals(handler):
         yield
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
 
 
 class LocalPool:

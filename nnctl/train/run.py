@@ -19,6 +19,7 @@ from nnctl import data as datamod
 from nnctl.config import build, load_config
 from nnctl.data import Preprocessor
 from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
+from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, split_prefix
 from nnctl.train.report import Reporter
@@ -44,14 +45,8 @@ def stop_on_signals(trainer: Trainer):
         trainer.stop_signal = signum
         signal.signal(signum, previous[signum])
 
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, request_stop)
-    try:
+    with handling_stop_signals(request_stop) as previous:
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
