@@ -120,8 +120,28 @@ def gather_windows(view: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+class SlidingWindow:
+    """Kernel, stride and padding of a layer that slides a window over NHWC images."""
+
+    def _set_window(self, kernel_shape, stride, pad) -> None:
+        self.kernel_shape = as_pair("kernel_shape", kernel_shape)
+        self.stride = as_pair("stride", stride)
+        self.pad_spec = check_pad(pad)
+        self.pad: Pad | None = None
+
+    def _geometry(self, input_shape):
+        """(pads, (out_rows, out_cols)) for ``input_shape``; ShapeError if it does not fit."""
+        pads = resolve_pad(self.pad_spec, input_shape[:2], self.kernel_shape, self.stride)
+        check_image_input(type(self).__name__, input_shape, self.kernel_shape, pads)
+        return pads, output_size(input_shape[:2], self.kernel_shape, self.stride, pads)
+
+    def _stride_config(self):
+        """The stride as written in a config: an int when both axes agree."""
+        return self.stride[0] if self.stride[0] == self.stride[1] else list(self.stride)
+
+
 @LAYERS.register("conv2d")
-class Conv2D(ActivatedLayer):
+class Conv2D(SlidingWindow, ActivatedLayer):
     """2-D convolution (cross-correlation) of NHWC images, plus bias and activation.
 
     Parameters
@@ -148,15 +168,7 @@ class Conv2D(ActivatedLayer):
         weight_init="xavier_uniform",
     ) -> None:
         super().__init__(n_out, activation, weight_init)
-        self.kernel_shape = as_pair("kernel_shape", kernel_shape)
-        self.stride = as_pair("stride", stride)
-        self.pad_spec = check_pad(pad)
-        self.pad: Pad | None = None
-
-    def _geometry(self, input_shape):
-        pads = resolve_pad(self.pad_spec, input_shape[:2], self.kernel_shape, self.stride)
-        check_image_input("Conv2D", input_shape, self.kernel_shape, pads)
-        return pads, output_size(input_shape[:2], self.kernel_shape, self.stride, pads)
+        self._set_window(kernel_shape, stride, pad)
 
     def output_shape(self, input_shape):
         _, (oh, ow) = self._geometry(input_shape)
@@ -221,7 +233,7 @@ class Conv2D(ActivatedLayer):
     def get_config(self) -> dict:
         config = {"type": self.type_name, **self._config_common()}
         config["kernel_shape"] = list(self.kernel_shape)
-        config["stride"] = self.stride[0] if self.stride[0] == self.stride[1] else list(self.stride)
+        config["stride"] = self._stride_config()
         config["pad"] = self.pad_spec
         return config
 
@@ -247,7 +259,7 @@ def max_first(blocks) -> tuple[np.ndarray, np.ndarray]:
 
 
 @LAYERS.register("pool2d")
-class Pool2D(Layer):
+class Pool2D(SlidingWindow, Layer):
     """Max or average pooling of NHWC images, per channel.
 
     Max pooling pads with -inf (padding never wins) and sends each window's gradient to the
@@ -257,18 +269,10 @@ class Pool2D(Layer):
 
     def __init__(self, kernel_shape=(2, 2), mode: str = "max", stride=1, pad=0) -> None:
         super().__init__()
-        self.kernel_shape = as_pair("kernel_shape", kernel_shape)
+        self._set_window(kernel_shape, stride, pad)
         if mode not in POOL_MODES:
             raise ValueError(f"mode must be one of {', '.join(POOL_MODES)}; got {mode!r}")
         self.mode = mode
-        self.stride = as_pair("stride", stride)
-        self.pad_spec = check_pad(pad)
-        self.pad: Pad | None = None
-
-    def _geometry(self, input_shape):
-        pads = resolve_pad(self.pad_spec, input_shape[:2], self.kernel_shape, self.stride)
-        check_image_input("Pool2D", input_shape, self.kernel_shape, pads)
-        return pads, output_size(input_shape[:2], self.kernel_shape, self.stride, pads)
 
     def output_shape(self, input_shape):
         _, (oh, ow) = self._geometry(input_shape)
@@ -321,6 +325,6 @@ class Pool2D(Layer):
             "type": self.type_name,
             "kernel_shape": list(self.kernel_shape),
             "mode": self.mode,
-            "stride": self.stride[0] if self.stride[0] == self.stride[1] else list(self.stride),
+            "stride": self._stride_config(),
             "pad": self.pad_spec,
         }
