@@ -65,10 +65,7 @@ def read_csv(path: str | Path, label_column=None) -> tuple[np.ndarray, np.ndarra
     feature_names : list of str
     """
     path = Path(path)
-    rows = _rows(path)
-    header = next(rows, (0, None))[1]
-    if header is None:
-        raise DataError(f"{path}: empty file; expected a header row")
+    rows, header = _rows_after_header(path)
     lab = label_indices(path, header, label_column)
     feat = [i for i in range(len(header)) if i not in lab]
     features, labels = [], []
@@ -83,6 +80,15 @@ def read_csv(path: str | Path, label_column=None) -> tuple[np.ndarray, np.ndarra
         raise DataError(f"{path}: no data rows after the header")
     X = np.array(features, dtype=np.float64).reshape(len(features), len(feat))
     return X, np.array(labels, dtype=str), [header[i] for i in feat]
+
+
+def _rows_after_header(path: Path) -> tuple[Iterator[tuple[int, list[str]]], list[str]]:
+    """The data rows (line number, cells) and the header row; DataError if the file is empty."""
+    rows = _rows(path)
+    header = next(rows, (0, None))[1]
+    if header is None:
+        raise DataError(f"{path}: empty file; expected a header row")
+    return rows, header
 
 
 def _floats(path: Path, line: int, header: list[str], cells: list[str], cols: list[int]):
@@ -103,10 +109,7 @@ def _floats(path: Path, line: int, header: list[str], cells: list[str], cols: li
 def read_csv_labels(path: str | Path, label_column=None) -> tuple[np.ndarray, int]:
     """Only the label strings (N, n_label_columns) and the number of feature columns."""
     path = Path(path)
-    rows = _rows(path)
-    header = next(rows, (0, None))[1]
-    if header is None:
-        raise DataError(f"{path}: empty file; expected a header row")
+    rows, header = _rows_after_header(path)
     lab = label_indices(path, header, label_column)
     labels = [[cells[i] for i in lab] for _, cells in rows if len(cells) == len(header)]
     if not labels:
