@@ -22,18 +22,47 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from nnctl.core.checks import flag, fraction, is_real, non_negative, positive, show
+from nnctl.core.checks import choice, flag, fraction, is_real, non_negative, positive, show
 from nnctl.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
 
 CLIP_MODES = ("global", "per_tensor")
+REQUIRED = inspect.Parameter.empty
 
 Param = tuple[str, np.ndarray, np.ndarray]
+
+
+class Argument(NamedTuple):
+    """A constructor argument: its default (``REQUIRED`` for none) and its check.
+
+    ``check(name, value)`` returns the value converted or raises ValueError naming the
+    argument (the checks of ``nnctl.core.checks``).
+    """
+
+    default: object
+    check: Callable[[str, object], object]
+
+
+def _positive_or_none(name: str, value) -> float | None:
+    if value is None:
+        return None
+    if not (is_real(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number or None; got {show(value)}")
+    return float(value)
+
+
+#: Arguments every optimizer takes after its own.
+COMMON = {
+    "weight_decay": Argument(0.0, non_negative),
+    "clip_norm": Argument(None, _positive_or_none),
+    "clip_mode": Argument("global", lambda name, value: choice(name, value, CLIP_MODES)),
+}
 
 
 def _sq_norm(g: np.ndarray) -> float:
@@ -41,10 +70,30 @@ def _sq_norm(g: np.ndarray) -> float:
     return float(np.dot(flat, flat))
 
 
-class Optimizer:
-    """Base class: clipping, weight decay, lazily created state, (de)serialisation.
+def grad_norm(params: Sequence[Param]) -> float:
+    """The global L2 norm of all gradients (non-finite when a gradient is).
 
-    Subclasses list their state ``slots`` and implement ``_update(key, param, grad)``.
+    Parameters
+    ----------
+    params : list of (str, ndarray, ndarray)
+        ``(key, param, grad)`` triples, as ``Optimizer.step`` takes them.
+
+    Returns
+    -------
+    float
+    """
+    return math.sqrt(sum(_sq_norm(g) for _, _, g in params))
+
+
+class Optimizer:
+    """Base class: arguments, clipping, weight decay, lazily created state, (de)serialisation.
+
+    A subclass declares its own arguments once, in ``arguments`` (name →
+    ``Argument(default, check)``, ``lr`` included), lists its state ``slots`` and
+    implements ``_update(key, param, grad)``. The base class appends ``COMMON``, builds the
+    constructor's ``__signature__`` from the table (so ``inspect.signature``, config checks
+    and the generated reference see ordinary arguments), checks every value and stores it
+    as an attribute of the same name. ``defaults`` changes inherited defaults (AdamW).
 
     Parameters
     ----------
@@ -61,31 +110,42 @@ class Optimizer:
     type_name: str
     slots: tuple[str, ...] = ()
     decoupled_weight_decay = False
+    #: This class's arguments, ``COMMON`` included once the class is created.
+    arguments: ClassVar[dict[str, Argument]] = {"lr": Argument(REQUIRED, positive), **COMMON}
+    #: Inherited arguments whose default this class changes.
+    defaults: ClassVar[dict[str, object]] = {}
 
-    def __init__(
-        self,
-        lr: float,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = None,
-        clip_mode: str = "global",
-    ):
-        self.base_lr = positive("lr", lr)
-        self.lr = self.base_lr
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        if clip_norm is not None and not (is_real(clip_norm) and clip_norm > 0):
-            raise ValueError(f"clip_norm must be a positive number or None; got {show(clip_norm)}")
-        self.clip_norm = None if clip_norm is None else float(clip_norm)
-        if not isinstance(clip_mode, str) or clip_mode not in CLIP_MODES:
-            choices = ", ".join(repr(m) for m in CLIP_MODES)
-            raise ValueError(f"clip_mode must be one of {choices}; got {show(clip_mode)}")
-        self.clip_mode = clip_mode
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "arguments" in cls.__dict__:  # declared by this class: its own, then COMMON
+            cls.arguments = {**cls.arguments, **COMMON}
+        changed = cls.__dict__.get("defaults", {})
+        cls.arguments = {
+            name: argument._replace(default=changed.get(name, argument.default))
+            for name, argument in cls.arguments.items()
+        }
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        cls.__signature__ = inspect.Signature(
+            [inspect.Parameter(n, kind, default=a.default) for n, a in cls.arguments.items()]
+        )
+
+    def __init__(self, *args, **kwargs):
+        bound = self.__signature__.bind(*args, **kwargs)  # TypeError: unknown or missing
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            setattr(self, name, self.arguments[name].check(name, value))
+        self._check()
+        self.base_lr = self.lr
         self.iterations = 0
         self._state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
         self._scratch: dict[tuple[str, str], np.ndarray] = {}
 
+    def _check(self) -> None:
+        """Checks that involve several arguments; a subclass raises ValueError."""
+
     # -- the step ---------------------------------------------------------------------------
 
-    def step(self, params: Sequence[Param]) -> float:
+    def step(self, params: Sequence[Param], norm: float | None = None) -> float:
         """Update every parameter in place with its gradient.
 
         Parameters
@@ -93,31 +153,34 @@ class Optimizer:
         params : list of (str, ndarray, ndarray)
             ``(key, param, grad)``; ``param`` and ``grad`` have the same shape. ``param`` is
             modified in place; ``grad`` is only read.
+        norm : float, optional
+            ``grad_norm(params)``, when the caller has it already (the trainer computes it
+            once, to check for divergence before the update); computed when None. Global
+            clipping uses it.
 
         Returns
         -------
         float
-            The global L2 norm of all gradients before clipping (non-finite when a gradient
-            is, so the caller can detect divergence).
+            The global L2 norm of all gradients before clipping: ``norm``, or the one
+            computed.
         """
-        sq_norms = []
         for key, p, g in params:
             if g.shape != p.shape:
                 raise ValueError(
                     f"{key}: gradient shape {g.shape} does not match parameter shape {p.shape}"
                 )
-            sq_norms.append(_sq_norm(g))
-        total = math.sqrt(sum(sq_norms))
+        if norm is None:
+            norm = grad_norm(params)
         self.iterations += 1
-        for (key, p, g), sq in zip(params, sq_norms):
-            scale = self._clip_scale(math.sqrt(sq), total)
-            self._update(key, p, self._effective_grad(key, p, g, scale))
-        return total
+        for key, p, g in params:
+            self._update(key, p, self._effective_grad(key, p, g, self._clip_scale(g, norm)))
+        return norm
 
-    def _clip_scale(self, norm: float, total: float) -> float:
+    def _clip_scale(self, g: np.ndarray, total: float) -> float:
+        """The factor that clips ``g``; ``total`` is the global norm."""
         if self.clip_norm is None:
             return 1.0
-        n = total if self.clip_mode == "global" else norm
+        n = total if self.clip_mode == "global" else math.sqrt(_sq_norm(g))
         return self.clip_norm / n if n > self.clip_norm else 1.0
 
     def _effective_grad(self, key: str, p: np.ndarray, g: np.ndarray, scale: float) -> np.ndarray:
@@ -186,8 +249,7 @@ class Optimizer:
 
     def get_config(self) -> dict:
         """``{"type": name, **constructor arguments}``; ``lr`` is the configured ``base_lr``."""
-        names = list(inspect.signature(type(self).__init__).parameters)[1:]
-        kwargs = {n: self.base_lr if n == "lr" else getattr(self, n) for n in names}
+        kwargs = {n: self.base_lr if n == "lr" else getattr(self, n) for n in self.arguments}
         return {"type": self.type_name, **kwargs}
 
     def __repr__(self) -> str:
@@ -215,21 +277,15 @@ class SGD(Optimizer):
     """
 
     slots = ("momentum",)
+    arguments: ClassVar[dict[str, Argument]] = {
+        "lr": Argument(REQUIRED, positive),
+        "momentum": Argument(0.0, fraction),
+        "nesterov": Argument(False, flag),
+    }
 
-    def __init__(
-        self,
-        lr: float,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = None,
-        clip_mode: str = "global",
-    ):
-        super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.momentum = fraction("momentum", momentum)
-        self.nesterov = flag("nesterov", nesterov)
+    def _check(self) -> None:
         if self.nesterov and self.momentum == 0:
-            raise ValueError(f"nesterov requires momentum > 0; got momentum={show(momentum)}")
+            raise ValueError(f"nesterov requires momentum > 0; got momentum={self.momentum}")
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         step = self._tmp("update", key, p)
@@ -273,21 +329,12 @@ class Adam(Optimizer):
     """
 
     slots = ("m", "v")
-
-    def __init__(
-        self,
-        lr: float = 0.001,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = None,
-        clip_mode: str = "global",
-    ):
-        super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.beta1 = fraction("beta1", beta1)
-        self.beta2 = fraction("beta2", beta2)
-        self.eps = positive("eps", eps)
+    arguments: ClassVar[dict[str, Argument]] = {
+        "lr": Argument(0.001, positive),
+        "beta1": Argument(0.9, fraction),
+        "beta2": Argument(0.999, fraction),
+        "eps": Argument(1e-8, positive),
+    }
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         if self.decoupled_weight_decay and self.weight_decay:
@@ -319,18 +366,7 @@ class AdamW(Adam):
     """
 
     decoupled_weight_decay = True
-
-    def __init__(
-        self,
-        lr: float = 0.001,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-        clip_norm: float | None = None,
-        clip_mode: str = "global",
-    ):
-        super().__init__(lr, beta1, beta2, eps, weight_decay, clip_norm, clip_mode)
+    defaults: ClassVar[dict[str, object]] = {"weight_decay": 0.01}
 
 
 @OPTIMIZERS.register("rmsprop")
@@ -355,21 +391,12 @@ class RMSProp(Optimizer):
     """
 
     slots = ("v", "momentum")
-
-    def __init__(
-        self,
-        lr: float = 0.001,
-        rho: float = 0.9,
-        eps: float = 1e-8,
-        momentum: float = 0.0,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = None,
-        clip_mode: str = "global",
-    ):
-        super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.rho = fraction("rho", rho)
-        self.eps = positive("eps", eps)
-        self.momentum = fraction("momentum", momentum)
+    arguments: ClassVar[dict[str, Argument]] = {
+        "lr": Argument(0.001, positive),
+        "rho": Argument(0.9, fraction),
+        "eps": Argument(1e-8, positive),
+        "momentum": Argument(0.0, fraction),
+    }
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         v = self._slot("v", key, p)
@@ -408,19 +435,11 @@ class AdaGrad(Optimizer):
     """
 
     slots = ("sum",)
-
-    def __init__(
-        self,
-        lr: float = 0.01,
-        eps: float = 1e-10,
-        initial_accumulator: float = 0.0,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = None,
-        clip_mode: str = "global",
-    ):
-        super().__init__(lr, weight_decay, clip_norm, clip_mode)
-        self.eps = positive("eps", eps)
-        self.initial_accumulator = non_negative("initial_accumulator", initial_accumulator)
+    arguments: ClassVar[dict[str, Argument]] = {
+        "lr": Argument(0.01, positive),
+        "eps": Argument(1e-10, positive),
+        "initial_accumulator": Argument(0.0, non_negative),
+    }
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         s = self._slot("sum", key, p, fill=self.initial_accumulator)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.core.optimizers import grad_norm
 from nnctl.data import iterate_batches
 from nnctl.errors import DivergedError, Interrupted
 from nnctl.train.callbacks import EarlyStopping, ReduceLROnPlateau, Tracker
@@ -164,11 +165,11 @@ class Trainer:
         out = network.forward(X)
         loss = network.backward(targets_for(y, self.spec, network.dtype), out)
         params = network.param_grads()
-        sq_norm = sum(float(np.vdot(g, g)) for _, _, g in params)
-        if not (math.isfinite(loss) and math.isfinite(sq_norm)):
-            self._diverged(loss, sq_norm)
+        norm = grad_norm(params)  # once: the divergence check must come before the update
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            self._diverged(loss)
         self.optimizer.lr = lr
-        self.optimizer.step(params)
+        self.optimizer.step(params, norm=norm)
         p.lr, p.step, p.batch_in_epoch = lr, p.step + 1, p.batch_in_epoch + 1
         p.loss_sum += loss * len(X)
         p.seen += len(X)
@@ -230,7 +231,7 @@ class Trainer:
         return row
 
     # --- stopping -------------------------------------------------------------------
-    def _diverged(self, loss: float, sq_norm: float) -> None:
+    def _diverged(self, loss: float) -> None:
         p = self.progress
         what = f"loss {loss}" if not math.isfinite(loss) else "gradient norm inf/nan"
         last = self.checkpoint_dir / "last.npz"

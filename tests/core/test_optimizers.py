@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import math
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from nnctl.core.optimizers import OPTIMIZERS, SGD
+from nnctl.core.optimizers import COMMON, OPTIMIZERS, REQUIRED, SGD, Adam, AdamW, grad_norm
 
 P0 = [1.0, -2.0]
 G0 = [0.5, -1.5]
@@ -258,6 +259,45 @@ def test_step_returns_the_global_norm():
     assert make("adam").step([]) == 0.0
 
 
+def test_grad_norm_is_the_global_norm():
+    params, grads = random_problem(1, n_steps=1)
+    expected = math.sqrt(sum(np.sum(g**2) for g in grads[0].values()))
+    assert math.isclose(grad_norm([(k, params[k], grads[0][k]) for k in params]), expected)
+    assert grad_norm([]) == 0.0
+    assert math.isnan(grad_norm([("w", np.zeros(2), np.array([1.0, np.nan]))]))
+
+
+@pytest.mark.parametrize("mode", ["global", "per_tensor"])
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_step_with_the_norm_given_equals_step_without(name, mode):
+    params, grads = random_problem(7, n_steps=3)
+    kwargs = {**RICH[name], "clip_norm": 0.5, "clip_mode": mode}  # clipping active
+    computed = run(make(name, **kwargs), {k: p.copy() for k, p in params.items()}, grads)
+    opt = make(name, **kwargs)
+    for step_grads in grads:
+        triples = [(k, params[k], step_grads[k]) for k in params]
+        norm = grad_norm(triples)
+        assert opt.step(triples, norm=norm) == norm
+    for k in params:
+        assert np.array_equal(params[k], computed[k]), k
+
+
+# the true norm is 10, which clip_norm=5 would halve
+@pytest.mark.parametrize("given, scale", [(20.0, 0.25), (2.0, 1.0)])
+def test_global_clipping_uses_the_given_norm(given, scale):
+    grads = [np.array([6.0, 8.0])]
+    param = np.zeros(2)
+    returned = SGD(lr=1.0, clip_norm=5.0).step([("w", param, grads[0])], norm=given)
+    assert returned == given
+    np.testing.assert_allclose(-param, grads[0] * scale, rtol=1e-15)
+
+
+def test_per_tensor_clipping_uses_each_tensors_own_norm_whatever_the_given_norm():
+    param, grad = np.zeros(2), np.array([3.0, 4.0])
+    SGD(lr=1.0, clip_norm=2.5, clip_mode="per_tensor").step([("w", param, grad)], norm=1e9)
+    np.testing.assert_allclose(-param, grad / 2, rtol=1e-15)
+
+
 # -- in place, grads untouched, dtypes --------------------------------------------------------
 
 
@@ -375,6 +415,35 @@ def test_defaults():
     assert make("adagrad").get_config()["lr"] == 0.01
     with pytest.raises(TypeError):
         SGD()  # lr is required for SGD only
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_signature_is_the_argument_table(name):
+    cls = OPTIMIZERS.get(name)
+    parameters = inspect.signature(cls).parameters
+    assert {n: p.default for n, p in parameters.items()} == {
+        n: a.default for n, a in cls.arguments.items()
+    }
+    assert list(parameters)[-len(COMMON) :] == list(COMMON)  # own arguments first
+    required = {n: 0.1 for n, p in parameters.items() if p.default is REQUIRED}
+    defaults = {n: p.default for n, p in parameters.items() if p.default is not REQUIRED}
+    assert cls(**required).get_config() == {"type": name, **required, **defaults}
+
+
+def test_adamw_changes_only_the_weight_decay_default():
+    adam, adamw = inspect.signature(Adam).parameters, inspect.signature(AdamW).parameters
+    assert list(adam) == list(adamw)
+    assert [n for n in adam if adam[n].default != adamw[n].default] == ["weight_decay"]
+    assert adamw["weight_decay"].default == 0.01
+
+
+def test_python_use_with_keywords_and_positions():
+    assert SGD(lr=0.1, momentum=0.9).get_config() == SGD(0.1, 0.9).get_config()
+    assert SGD(0.1, 0.9).momentum == 0.9
+    with pytest.raises(TypeError, match="unexpected keyword argument 'betas'"):
+        Adam(betas=(0.9, 0.99))
+    with pytest.raises(TypeError, match="multiple values for argument 'lr'"):
+        SGD(0.1, lr=0.2)
 
 
 # -- bad arguments ----------------------------------------------------------------------------
