@@ -24,6 +24,7 @@ class Registry:
     def __init__(self, family: str):
         self.family = family
         self._entries: dict[str, Any] = {}
+        self._retired: dict[str, str] = {}  # removed name -> what to use instead
 
     def register(self, name: str) -> Callable[[Any], Any]:
         """Class decorator: ``@LAYERS.register("conv2d")``; sets ``cls.type_name``."""
@@ -38,10 +39,16 @@ class Registry:
 
         return add
 
+    def retire(self, name: str, hint: str) -> None:
+        """Mark ``name`` as removed: looking it up raises ConfigError with ``hint``."""
+        self._retired[name] = hint
+
     def get(self, name: str, path: str = "") -> Any:
         """The component registered as ``name``; ConfigError with suggestions if none."""
         from nnctl.errors import ConfigError
 
+        if isinstance(name, str) and name in self._retired:
+            raise ConfigError(path, f"{self.family} '{name}' was removed; {self._retired[name]}")
         if not isinstance(name, str) or name not in self._entries:
             choices = self.names()
             hint = did_you_mean(name, choices) if isinstance(name, str) else ""

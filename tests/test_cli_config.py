@@ -51,6 +51,20 @@ def test_check_reports_every_error_and_continues(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_check_points_the_removed_plateau_schedule_to_the_callback(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text(Path(DIGITS).read_text() + "schedule: {type: plateau, patience: 3}\n")
+    result = run("check", str(old))
+    assert result.exit_code == 1
+    line = len(Path(DIGITS).read_text().splitlines()) + 1
+    assert result.stderr.splitlines() == [
+        (
+            f"error: {old}:{line}: schedule.type: schedule 'plateau' was removed; "
+            "use train.reduce_lr_on_plateau instead (it scales the rate of any schedule)"
+        )
+    ]
+
+
 def test_check_with_overrides():
     result = run("check", DIGITS, "--set", "optimizer.lr=0.01", "--set", "model.layers[0].n_out=8")
     assert result.exit_code == 0

@@ -159,6 +159,11 @@ def train_section() -> list[str]:
         "`mode: auto` becomes `max` for accuracy monitors and `min` otherwise. Monitors",
         "`val_*` need validation data (`data.validation` > 0).",
         "",
+        "`reduce_lr_on_plateau` follows Keras: after `patience` epochs without an improvement",
+        "larger than `min_delta` it multiplies a scale by `factor`, then waits `cooldown`",
+        "epochs before counting again. The scale applies to the rate of any `schedule`; the",
+        "result is never below `min_lr` and never above the scheduled rate.",
+        "",
     ]
     return lines
 

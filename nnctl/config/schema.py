@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from nnctl.config.paths import join
 from nnctl.errors import ConfigError
+from nnctl.monitor import resolve_mode
 from nnctl.registry import did_you_mean
 
 TOP_KEYS = ("seed", "extends", "data", "model", "optimizer", "schedule", "train")
@@ -74,12 +75,14 @@ EARLY_STOPPING = {
     "patience": int_at_least(1, 5),
     "min_delta": number_at_least(0, 0.0),
 }
+# Keras' ReduceLROnPlateau defaults.
 REDUCE_LR = {
     "monitor": MONITOR,
     "mode": MODE,
     "factor": Field("must be a number in (0, 1)", lambda v: _is_number(v) and 0 < v < 1, 0.1),
-    "patience": int_at_least(1, 3),
-    "min_delta": number_at_least(0, 0.0),
+    "patience": int_at_least(1, 10),
+    "min_delta": number_at_least(0, 1e-4),
+    "cooldown": int_at_least(0, 0),
     "min_lr": number_at_least(0, 0.0),
 }
 TRAIN = {
@@ -125,8 +128,8 @@ def resolve_fields(
         else:
             default = field.default
             out[key] = default(has_validation) if callable(default) else default
-    if out.get("mode") == "auto" and isinstance(out.get("monitor"), str):
-        out["mode"] = "max" if out["monitor"].endswith("accuracy") else "min"
+    if "mode" in out and isinstance(out.get("monitor"), str):
+        out["mode"] = resolve_mode(out["monitor"], out["mode"])
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from nnctl.config.components import OPTIMIZER, SCHEDULE, check_spec
 from nnctl.config.load import RawConfig
 from nnctl.config.model import resolve_model
-from nnctl.config.schema import MONITORS, TOP_KEYS, resolve_train, unknown_keys
+from nnctl.config.schema import TOP_KEYS, resolve_train, unknown_keys
 from nnctl.data import DATA_DEFAULTS, describe, resolve_data_config, validate_data_config
 from nnctl.errors import ConfigError, ConfigErrors, DataError
 
@@ -25,7 +25,7 @@ def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigE
     has_validation = _has_validation(resolved["data"], data.get("data"), spec)
     resolved["model"], _ = resolve_model(data.get("model"), spec, errors)
     resolved["optimizer"] = _check_optimizer(data, errors)
-    resolved["schedule"] = _check_schedule(data.get("schedule"), has_validation, errors)
+    resolved["schedule"] = _check_schedule(data.get("schedule"), errors)
     task = spec.task if spec is not None else None
     resolved["train"] = resolve_train(data.get("train"), has_validation, task, errors)
     return resolved, spec, [_locate(error, raw) for error in errors]
@@ -94,25 +94,7 @@ def _check_optimizer(data: dict, errors: list):
     return check_spec(OPTIMIZER, data["optimizer"], "optimizer", errors)[1]
 
 
-def _check_schedule(value, has_validation: bool, errors: list):
+def _check_schedule(value, errors: list):
     if value is None:
         return None
-    schedule, resolved = check_spec(SCHEDULE, value, "schedule", errors)
-    if schedule is None or not getattr(schedule, "needs_validation", False):
-        return resolved
-    monitor = resolved.get("monitor", "val_loss")
-    if monitor not in MONITORS:
-        errors.append(
-            ConfigError(
-                "schedule.monitor", f"must be one of {', '.join(MONITORS)}; got {monitor!r}"
-            )
-        )
-    elif monitor.startswith("val_") and not has_validation:
-        errors.append(
-            ConfigError(
-                "schedule.type",
-                f"{resolved['type']} watches '{monitor}' and needs validation data; set "
-                "data.validation (e.g. 0.1)",
-            )
-        )
-    return resolved
+    return check_spec(SCHEDULE, value, "schedule", errors)[1]

@@ -8,13 +8,13 @@ Warm-up is shared by every schedule. With ``warmup = w`` and ``f`` the schedule 
     lr_at(base, p) = f(base, 0) * (p + 1) / (w + 1)    for p < w  (linear ramp)
     lr_at(base, p) = f(base, p - w)                     for p >= w
 
-so the rate reaches ``f(base, 0)`` (= ``base``, or the plateau-reduced rate) at position
-``w`` and the schedule proper starts there: its positions (``step_size``, ``milestones``,
-``t_max``...) count from the end of the warm-up.
+so the rate reaches ``f(base, 0)`` (= ``base``) at position ``w`` and the schedule proper
+starts there: its positions (``step_size``, ``milestones``, ``t_max``...) count from the end
+of the warm-up.
 
-All schedules but ``Plateau`` are pure functions of the position, so resuming is exact.
-``Plateau`` also depends on the validation metric it is fed through ``observe``; its state
-is in ``state_dict``.
+Every schedule is a pure function of the position, with no state, so resuming is exact.
+Reducing the rate when a metric stops improving is not a schedule but a callback,
+``train.reduce_lr_on_plateau``, which scales whatever rate the schedule gives.
 """
 
 from __future__ import annotations
@@ -24,33 +24,27 @@ import inspect
 import itertools
 import math
 
-import numpy as np
-
 from nnctl.core.checks import choice, flag, integer, is_int, is_real, non_negative, show
 from nnctl.registry import Registry
 
 SCHEDULES = Registry("schedule")
+SCHEDULES.retire(
+    "plateau",
+    "use train.reduce_lr_on_plateau instead (it scales the rate of any schedule)",
+)
 
 UNITS = ("epoch", "iteration")
 
 
-def _is_number(value) -> bool:
-    """int, float or NumPy number, but not bool (NaN and infinities included)."""
-    bool_like = isinstance(value, (bool, np.bool_))
-    return not bool_like and isinstance(value, (int, float, np.number))
-
-
-def _decay_factor(name: str, value, allow_one: bool = True) -> float:
-    """A multiplicative decay in (0, 1] (or (0, 1) when ``allow_one`` is false)."""
-    ok = is_real(value) and 0 < value and (value <= 1 if allow_one else value < 1)
-    if not ok:
-        interval = "(0, 1]" if allow_one else "(0, 1)"
-        raise ValueError(f"{name} must be a number in {interval}; got {show(value)}")
+def _decay_factor(name: str, value) -> float:
+    """A multiplicative decay in (0, 1]."""
+    if not (is_real(value) and 0 < value <= 1):
+        raise ValueError(f"{name} must be a number in (0, 1]; got {show(value)}")
     return float(value)
 
 
 class Schedule:
-    """Base class: warm-up, position checks, configuration and (empty) state.
+    """Base class: warm-up, position checks and configuration.
 
     Subclasses implement ``_lr(base_lr, position)``, the schedule proper after warm-up.
 
@@ -64,8 +58,6 @@ class Schedule:
     """
 
     type_name: str
-    #: True when ``observe`` needs a validation metric (the config layer checks for data).
-    needs_validation = False
 
     def __init__(self, unit: str = "epoch", warmup: int = 0):
         self.unit = choice("unit", unit, UNITS)
@@ -93,26 +85,6 @@ class Schedule:
 
     def _lr(self, base_lr: float, position: int) -> float:
         raise NotImplementedError
-
-    def observe(self, value: float) -> None:
-        """Feed the monitored validation metric after an epoch; a no-op unless stateful."""
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The schedule's state as plain arrays (empty for pure schedules)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore ``state_dict()``."""
-        expected = set(self.state_dict())
-        if set(state) != expected:
-            raise ValueError(
-                f"{self.type_name} schedule state has entries {sorted(state)}; "
-                f"expected {sorted(expected)}"
-            )
-        self._load(state)
-
-    def _load(self, state: dict[str, np.ndarray]) -> None:
-        pass
 
     def get_config(self) -> dict:
         """``{"type": name, **constructor arguments}``."""
@@ -261,101 +233,3 @@ class Cosine(Schedule):
         t = min(position, self.t_max)
         cosine = (1.0 + math.cos(math.pi * t / self.t_max)) / 2.0
         return self.min_lr + (base_lr - self.min_lr) * cosine
-
-
-@SCHEDULES.register("plateau")
-class Plateau(Schedule):
-    """Multiply the rate by ``factor`` when the monitored metric stops improving.
-
-    The trainer calls ``observe(value)`` once per epoch with the validation metric named by
-    ``monitor``, so this schedule needs validation data. A value improves when it beats the
-    best so far by more than ``min_delta`` (``value < best - min_delta`` in ``"min"`` mode,
-    ``value > best + min_delta`` in ``"max"`` mode; NaN never improves). ``patience``
-    consecutive epochs without improvement are tolerated; the next one multiplies the scale
-    by ``factor`` and restarts the count (PyTorch's ``ReduceLROnPlateau``). The rate is
-    ``max(base_lr * scale, min(min_lr, base_lr))``. State: ``best``, ``bad_epochs``,
-    ``scale``.
-
-    Parameters
-    ----------
-    factor : float
-        Reduction factor, in (0, 1).
-    patience : int
-        Epochs without improvement tolerated before a reduction, >= 0.
-    min_delta : float
-        Minimum change that counts as an improvement, >= 0.
-    mode : {"min", "max"}
-        Whether lower or higher metric values are better.
-    min_lr : float
-        Lower bound of the learning rate, >= 0.
-    monitor : str
-        Name of the validation metric to observe, e.g. ``"val_loss"``.
-    unit, warmup
-        See ``Schedule``.
-    """
-
-    needs_validation = True
-
-    def __init__(
-        self,
-        factor: float = 0.1,
-        patience: int = 10,
-        min_delta: float = 0.0,
-        mode: str = "min",
-        min_lr: float = 0.0,
-        monitor: str = "val_loss",
-        unit: str = "epoch",
-        warmup: int = 0,
-    ):
-        super().__init__(unit, warmup)
-        self.factor = _decay_factor("factor", factor, allow_one=False)
-        self.patience = integer("patience", patience, 0)
-        self.min_delta = non_negative("min_delta", min_delta)
-        self.mode = choice("mode", mode, ("min", "max"))
-        self.min_lr = non_negative("min_lr", min_lr)
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"monitor must be a non-empty string; got {show(monitor)}")
-        self.monitor = monitor
-        self.best = math.inf if mode == "min" else -math.inf
-        self.bad_epochs = 0
-        self.scale = 1.0
-
-    def _lr(self, base_lr: float, position: int) -> float:
-        return max(base_lr * self.scale, min(self.min_lr, base_lr))
-
-    def observe(self, value: float) -> None:
-        """Record one epoch's metric; reduce the scale after too many bad epochs.
-
-        Parameters
-        ----------
-        value : float
-            The monitored validation metric of the epoch just finished.
-        """
-        if not _is_number(value):
-            raise ValueError(f"{self.monitor} must be a number; got {show(value)}")
-        value = float(value)
-        if self._improves(value):
-            self.best = value
-            self.bad_epochs = 0
-            return
-        self.bad_epochs += 1
-        if self.bad_epochs > self.patience:
-            self.scale *= self.factor
-            self.bad_epochs = 0
-
-    def _improves(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {
-            "best": np.array(self.best, dtype=np.float64),
-            "bad_epochs": np.array(self.bad_epochs, dtype=np.int64),
-            "scale": np.array(self.scale, dtype=np.float64),
-        }
-
-    def _load(self, state: dict[str, np.ndarray]) -> None:
-        self.best = float(state["best"])
-        self.bad_epochs = int(state["bad_epochs"])
-        self.scale = float(state["scale"])

@@ -1,24 +1,21 @@
 """Epoch-end callbacks configured under ``train:``: early stopping, LR reduction on
 plateau, and the best-value tracker that decides which checkpoint is "best".
 
-Each keeps its state as JSON-able numbers (``state()`` / ``load_state()``) so a resumed
-run continues exactly where it stopped.
+All three decide "did the metric improve?" with ``nnctl.monitor.improves``. Each keeps its
+state as JSON-able numbers (``state()`` / ``load_state()``) so a resumed run continues
+exactly where it stopped.
 """
 
 from __future__ import annotations
 
-import math
-
-
-def resolve_mode(monitor: str, mode: str) -> str:
-    """ "auto" → "max" for accuracies, "min" otherwise."""
-    if mode == "auto":
-        return "max" if monitor.endswith("accuracy") else "min"
-    return mode
+from nnctl.monitor import improves, resolve_mode
 
 
 class Tracker:
-    """Best value of a monitored metric and the epochs since it last improved."""
+    """Best value of a monitored metric and the epochs since it last improved.
+
+    An epoch whose row lacks the metric (None) changes nothing.
+    """
 
     def __init__(self, monitor: str, mode: str = "auto", min_delta: float = 0.0):
         self.monitor = monitor
@@ -28,19 +25,12 @@ class Tracker:
         self.best_epoch: int | None = None
         self.bad_epochs = 0
 
-    def improves(self, value: float) -> bool:
-        if self.best is None:
-            return math.isfinite(value)
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
     def update(self, row: dict) -> bool:
         """Feed one epoch's metrics row; True when the monitored value improved."""
         value = row.get(self.monitor)
         if value is None:
             return False
-        if self.improves(value):
+        if improves(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.bad_epochs = float(value), int(row["epoch"]), 0
             return True
         self.bad_epochs += 1
@@ -67,28 +57,52 @@ class EarlyStopping(Tracker):
 
 
 class ReduceLROnPlateau(Tracker):
-    """Multiply the learning rate by ``factor`` after ``patience`` epochs without
-    improvement, never below ``min_lr``."""
+    """Scale the learning rate by ``factor`` after ``patience`` epochs without improvement
+    (Keras' ``ReduceLROnPlateau``).
 
-    def __init__(self, monitor="val_loss", mode="auto", factor=0.1, patience=3, min_delta=0.0,
-                 min_lr=0.0):  # fmt: skip
+    When ``patience`` consecutive epochs have not improved on the best value by more than
+    ``min_delta``, ``scale`` is multiplied by ``factor`` and the count restarts; the
+    ``cooldown`` epochs after a reduction are not counted (the best value is still
+    updated). The scale applies to whatever rate the schedule gives (``apply``), so the
+    two compose; the result is never below ``min_lr`` and never above the scheduled rate.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        mode="auto",
+        factor=0.1,
+        patience=10,
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+    ):
         super().__init__(monitor, mode, min_delta)
         self.factor, self.patience, self.min_lr = float(factor), int(patience), float(min_lr)
+        self.cooldown = int(cooldown)
+        self.cooldown_counter = 0  # epochs of cooldown left
         self.scale = 1.0
 
     def update(self, row: dict) -> bool:
+        if row.get(self.monitor) is None:
+            return False
         improved = super().update(row)
-        if self.bad_epochs >= self.patience:
-            self.scale *= self.factor
+        if self.cooldown_counter > 0:  # an epoch of cooldown: not counted
+            self.cooldown_counter -= 1
             self.bad_epochs = 0
+        elif not improved and self.bad_epochs >= self.patience:
+            self.scale *= self.factor
+            self.cooldown_counter, self.bad_epochs = self.cooldown, 0
         return improved
 
     def apply(self, lr: float) -> float:
-        return lr if self.scale == 1.0 else max(lr * self.scale, self.min_lr)
+        """The scheduled rate ``lr`` scaled, floored at ``min_lr`` but never raised."""
+        return min(lr, max(lr * self.scale, self.min_lr))
 
     def state(self) -> dict:
-        return {**super().state(), "scale": self.scale}
+        return {**super().state(), "scale": self.scale, "cooldown_counter": self.cooldown_counter}
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
         self.scale = state["scale"]
+        self.cooldown_counter = state.get("cooldown_counter", 0)  # absent before cooldown existed

@@ -1,8 +1,8 @@
 """The training loop: batches, updates, validation, callbacks, checkpoints, exact resume.
 
-Everything that decides what happens next (weights, optimizer moments, schedule and
-callback state, both random generators, the position inside the epoch and the running
-sums of the epoch) goes into every checkpoint, so a run resumed from a checkpoint is
+Everything that decides what happens next (weights, optimizer moments, callback state,
+both random generators, the position inside the epoch and the running sums of the
+epoch) goes into every checkpoint, so a run resumed from a checkpoint is
 bit-for-bit the run that never stopped.
 """
 
@@ -193,10 +193,6 @@ class Trainer:
         p.start_epoch()
         self.log.append(row)
         self._report("end_epoch", row)
-        if self.schedule is not None and hasattr(self.schedule, "monitor"):
-            value = row.get(self.schedule.monitor)
-            if value is not None:
-                self.schedule.observe(value)
         if self.plateau:
             self.plateau.update(row)
         improved = self.tracker.update(row)
@@ -294,8 +290,6 @@ class Trainer:
             **with_prefix("rng/network", rng_to_arrays(self.network.rng)),
             **with_prefix("rng/epoch", rng_to_arrays(epoch_rng)),
         }
-        if self.schedule is not None:
-            arrays.update(with_prefix("sched", self.schedule.state_dict()))
         meta = {
             "progress": vars(self.progress).copy(),
             "config_hash": self.config_hash,
@@ -316,8 +310,6 @@ class Trainer:
         arrays, meta = load_checkpoint(path)
         self.network.load_state_dict(split_prefix(arrays, "model"))
         self.optimizer.load_state_dict(split_prefix(arrays, "optim"))
-        if self.schedule is not None:
-            self.schedule.load_state_dict(split_prefix(arrays, "sched"))
         rng_from_arrays(split_prefix(arrays, "rng/network"), self.network.rng)
         epoch_rng = np.random.default_rng()
         rng_from_arrays(split_prefix(arrays, "rng/epoch"), epoch_rng)

@@ -215,13 +215,9 @@ BAD = [
         "model.layers[0].activation: cross_entropy needs probabilities: the last activation must be softmax; got relu",
     ),
     (
-        "plateau without validation",
-        {
-            "data": {"validation": 0},
-            "schedule": {"type": "plateau"},
-            "train": {"checkpoint": {"monitor": "train_loss"}},
-        },
-        "schedule.type: plateau watches 'val_loss' and needs validation data",
+        "removed plateau schedule",
+        {"schedule": {"type": "plateau", "patience": 3}},
+        "schedule.type: schedule 'plateau' was removed; use train.reduce_lr_on_plateau instead",
     ),
     (
         "val monitor without validation",
@@ -239,6 +235,11 @@ BAD = [
         "factor 1",
         {"train": {"reduce_lr_on_plateau": {"factor": 1.0}}},
         "train.reduce_lr_on_plateau.factor: must be a number in (0, 1); got 1.0",
+    ),
+    (
+        "negative cooldown",
+        {"train": {"reduce_lr_on_plateau": {"cooldown": -1}}},
+        "train.reduce_lr_on_plateau.cooldown: must be an integer >= 0; got -1",
     ),
     (
         "patience 0",

@@ -1,14 +1,17 @@
-"""Learning-rate schedules: closed forms, warm-up, plateau behaviour, state, config, errors."""
+"""Learning-rate schedules: closed forms, warm-up, config, errors.
+
+Reducing the rate on a plateau is a callback now; see tests/train/test_callbacks.py.
+"""
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
 
-from nnctl.core.schedules import SCHEDULES, Cosine, Exponential, MultiStep, Plateau, Step
+from nnctl.core.schedules import SCHEDULES, Cosine, Exponential, MultiStep, Step
+from nnctl.errors import ConfigError
 
 BASE = 0.1
 POSITIONS = range(61)
@@ -31,7 +34,6 @@ CLOSED_FORMS = {
             lambda b, p: 1e-3 + (b - 1e-3) * (1 + math.cos(math.pi * min(p, 40) / 40)) / 2,
         ),
     ],
-    "plateau": [({}, lambda b, p: b)],  # nothing observed yet
 }
 
 # Non-default arguments for every schedule, for config round trips.
@@ -41,8 +43,6 @@ RICH = {
     "step": {"step_size": 10, "gamma": 0.5, "unit": "iteration"},
     "multistep": {"milestones": [5, 10], "gamma": 0.2, "warmup": 1},
     "cosine": {"t_max": 100, "min_lr": 1e-5, "unit": "iteration", "warmup": 10},
-    "plateau": {"factor": 0.5, "patience": 3, "min_delta": 1e-3, "mode": "max", "min_lr": 1e-4,
-                "monitor": "val_accuracy", "warmup": 2},
 }  # fmt: skip
 
 
@@ -121,87 +121,24 @@ def test_every_schedule_warms_up_to_the_base_rate(name):
     np.testing.assert_allclose(ramp, [BASE * (k + 1) / 6 for k in range(6)], rtol=1e-15)
 
 
-# -- plateau ----------------------------------------------------------------------------------
+# -- state -----------------------------------------------------------------------------------
 
 
-def observe_all(schedule, values, base=1.0):
-    """The lr after each observation."""
-    lrs = []
-    for v in values:
-        schedule.observe(v)
-        lrs.append(schedule.lr_at(base, 0))
-    return lrs
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_schedules_have_no_state(name):
+    """The trainer saves no schedule state: resuming needs only the position."""
+    schedule = SCHEDULES.get(name)(**RICH[name])
+    assert not hasattr(schedule, "state_dict") and not hasattr(schedule, "observe")
 
 
-def test_plateau_reduces_after_patience_epochs_without_improvement():
-    plateau = Plateau(factor=0.5, patience=2)
-    values = [1.0, 0.9, 0.95, 0.95, 0.95, 0.96, 0.97, 0.98, 0.5, 0.6, 0.6]
-    lrs = observe_all(plateau, values)
-    # two bad epochs tolerated, the third halves the rate and restarts the count
-    assert lrs == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]
-    assert plateau.best == 0.5 and plateau.bad_epochs == 2
-
-
-def test_plateau_min_delta_and_max_mode():
-    plateau = Plateau(factor=0.5, patience=0, min_delta=0.1)
-    assert observe_all(plateau, [1.0, 0.95, 0.8]) == [1.0, 0.5, 0.5]  # 0.95 is not 0.1 better
-    accuracy = Plateau(factor=0.5, patience=0, mode="max")
-    assert observe_all(accuracy, [0.5, 0.6, 0.55, 0.7]) == [1.0, 1.0, 0.5, 0.5]
-
-
-def test_plateau_respects_min_lr():
-    plateau = Plateau(factor=0.1, patience=0, min_lr=0.01)
-    lrs = observe_all(plateau, [1.0] + [2.0] * 10)
-    assert lrs[:3] == [1.0, pytest.approx(0.1), pytest.approx(0.01)]
-    assert min(lrs) == 0.01 and lrs[-1] == 0.01
-
-
-def test_plateau_nan_is_never_an_improvement():
-    plateau = Plateau(factor=0.5, patience=1)
-    assert observe_all(plateau, [1.0, float("nan"), float("nan")]) == [1.0, 1.0, 0.5]
-
-
-def test_plateau_rejects_non_numeric_metrics():
-    with pytest.raises(ValueError, match="val_loss must be a number"):
-        Plateau().observe("low")
-
-
-def test_plateau_state_round_trip():
-    values = [1.0, 0.8, 0.85, 0.9, 0.7, 0.75, 0.75, 0.76]
-    straight = Plateau(factor=0.5, patience=1)
-    expected = observe_all(straight, values)
-
-    first = Plateau(factor=0.5, patience=1)
-    observe_all(first, values[:6])  # ends mid-count: bad_epochs == 1
-    buf = io.BytesIO()
-    np.savez(buf, **first.state_dict())
-    buf.seek(0)
-    with np.load(buf, allow_pickle=False) as data:
-        state = {k: data[k] for k in data.files}
-    second = Plateau(factor=0.5, patience=1)
-    second.load_state_dict(state)
-    assert observe_all(second, values[6:]) == expected[6:]
-    assert expected[-1] < expected[5]  # the resumed part includes a reduction
-    for key, value in straight.state_dict().items():
-        assert np.array_equal(second.state_dict()[key], value), key
-
-
-def test_plateau_is_the_only_schedule_with_state_or_validation_needs():
-    for name, cls in SCHEDULES.items():
-        schedule = cls(**RICH[name])
-        assert schedule.needs_validation == (name == "plateau")
-        if name != "plateau":
-            assert schedule.state_dict() == {}
-            schedule.observe(1.0)  # a no-op
-            schedule.load_state_dict({})
-    assert set(Plateau().state_dict()) == {"best", "bad_epochs", "scale"}
-
-
-def test_load_state_dict_rejects_foreign_entries():
-    with pytest.raises(ValueError, match="expected"):
-        Plateau().load_state_dict({"scale": np.array(1.0)})
-    with pytest.raises(ValueError, match="expected"):
-        Step(step_size=2).load_state_dict({"scale": np.array(1.0)})
+def test_the_plateau_schedule_is_gone_with_a_pointer_to_the_callback():
+    assert "plateau" not in SCHEDULES.names()
+    with pytest.raises(ConfigError) as info:
+        SCHEDULES.get("plateau", "schedule.type")
+    assert str(info.value) == (
+        "schedule.type: schedule 'plateau' was removed; use train.reduce_lr_on_plateau "
+        "instead (it scales the rate of any schedule)"
+    )
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -224,10 +161,6 @@ def test_defaults():
         "type": "exponential", "lr_decay": 0.5, "stage_length": 1, "staircase": False,
         "unit": "epoch", "warmup": 0,
     }  # fmt: skip
-    assert Plateau().get_config() == {
-        "type": "plateau", "factor": 0.1, "patience": 10, "min_delta": 0.0, "mode": "min",
-        "min_lr": 0.0, "monitor": "val_loss", "unit": "epoch", "warmup": 0,
-    }  # fmt: skip
 
 
 # -- bad arguments ----------------------------------------------------------------------------
@@ -249,12 +182,6 @@ BAD = [
     ("multistep", {"milestones": [2], "gamma": 2.0}, "gamma must be a number in (0, 1]"),
     ("cosine", {"t_max": 0}, "t_max must be an integer >= 1; got 0"),
     ("cosine", {"t_max": 10, "min_lr": -1.0}, "min_lr must be a non-negative number; got -1.0"),
-    ("plateau", {"factor": 1.0}, "factor must be a number in (0, 1); got 1.0"),
-    ("plateau", {"patience": -1}, "patience must be an integer >= 0; got -1"),
-    ("plateau", {"min_delta": -0.1}, "min_delta must be a non-negative number"),
-    ("plateau", {"mode": "avg"}, "mode must be one of 'min', 'max'; got 'avg'"),
-    ("plateau", {"min_lr": float("nan")}, "min_lr must be a non-negative number"),
-    ("plateau", {"monitor": ""}, "monitor must be a non-empty string; got ''"),
 ]  # fmt: skip
 REQUIRED = {"step": {"step_size": 2}, "multistep": {"milestones": [2]}, "cosine": {"t_max": 2}}
 BAD += [

@@ -134,6 +134,58 @@ def test_reduce_lr_on_plateau(tmp_path):
     assert [row["lr"] for row in trainer.log.rows()] == [1e-6, 1e-6, 5e-7, 2.5e-7]
 
 
+def test_reduce_lr_on_plateau_scales_the_schedule_and_never_raises_it(tmp_path):
+    # The schedule halves 0.05 every two epochs; every epoch after the first is a plateau.
+    trainer = make_trainer(tmp_path, epochs=6,
+                           reduce_lr_on_plateau={"patience": 1, "factor": 0.5,
+                                                 "min_delta": 10.0, "min_lr": 0.02})  # fmt: skip
+    trainer.fit()
+    lrs = [row["lr"] for row in trainer.log.rows()]
+    # epochs 3-4: 0.025 scaled below min_lr is floored at 0.02; epochs 5-6: the scheduled
+    # 0.0125 is already below min_lr and stays there
+    assert lrs == [0.05, 0.05, 0.02, 0.02, 0.0125, 0.0125]
+
+
+PLATEAU = {"patience": 1, "factor": 0.5, "min_delta": 0.05, "cooldown": 1}
+
+
+@pytest.mark.parametrize("stop_step", [13, 18])  # before the first reduction; in cooldown
+def test_resume_with_reduce_lr_on_plateau_is_bit_identical(tmp_path, stop_step):
+    straight = make_trainer(tmp_path / "a", epochs=6, reduce_lr_on_plateau=PLATEAU)
+    straight.fit()
+    interrupted = make_trainer(tmp_path / "b", epochs=6, reduce_lr_on_plateau=PLATEAU)
+    interrupted.reporter = StopAt(interrupted, step=stop_step)
+    with pytest.raises(Interrupted):
+        interrupted.fit()
+    resumed = make_trainer(tmp_path / "b", epochs=6, reduce_lr_on_plateau=PLATEAU)
+    resumed.restore(tmp_path / "b" / "checkpoints" / "last.npz")
+    resumed.fit()
+    assert resumed.plateau.state() == straight.plateau.state()
+    lrs = [row["lr"] for row in straight.log.rows()]
+    assert [row["lr"] for row in resumed.log.rows()] == lrs
+    scheduled = [straight.schedule.lr_at(straight.base_lr, epoch) for epoch in range(6)]
+    assert lrs != scheduled  # the callback did reduce the rate, before the stop or after it
+    for key, value in weights(straight).items():
+        assert np.array_equal(value, weights(resumed)[key]), key
+
+
+def test_the_gradient_norm_is_computed_once_per_step(tmp_path, monkeypatch):
+    import nnctl.train.trainer as trainer_module
+    from nnctl.core import optimizers
+
+    calls, real = [], optimizers.grad_norm
+
+    def counting(params):
+        calls.append(1)
+        return real(params)
+
+    monkeypatch.setattr(trainer_module, "grad_norm", counting)
+    monkeypatch.setattr(optimizers, "grad_norm", counting)
+    trainer = make_trainer(tmp_path, epochs=1, optimizer=Adam(lr=0.01, clip_norm=0.1))
+    trainer.fit()
+    assert trainer.progress.step == 5 and len(calls) == 5
+
+
 def test_metrics_rows_have_the_documented_columns(tmp_path):
     trainer = make_trainer(tmp_path, epochs=1)
     trainer.fit()
