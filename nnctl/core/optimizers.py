@@ -8,7 +8,8 @@ buffers, moment estimates) is created lazily per key, with the parameter's dtype
 Order of operations in one step, for every parameter:
 
 1. the gradient is clipped (``clip_norm``: the global L2 norm over all gradients, or each
-   tensor's own norm with ``clip_mode="per_tensor"``);
+   tensor's own norm with ``clip_mode="per_tensor"``); the global norm is
+   ``grad_norm(params)``, which a caller that has it already passes to ``step``;
 2. L2 weight decay is added to the clipped gradient, ``g + weight_decay * param``
    (AdamW instead shrinks the parameter: ``param *= 1 - lr * weight_decay``);
 3. the optimizer's own update rule runs (PyTorch semantics throughout).
