@@ -98,7 +98,7 @@ class _Idx(Builtin):
         images, labels, test_images, test_labels = (read_idx(p) for p in self.paths(data_dir))
         for x, y, p in ((images, labels, "train"), (test_images, test_labels, "t10k")):
             if len(x) != len(y):
-                raise DataError(f"{self.name}: {p} images ({len(x)}) and labels ({len(y)}) differ")
+                raise DataError(f"{self.type_name}: {p} images ({len(x)}) and labels ({len(y)}) differ")
         return images[..., None], labels, test_images[..., None], test_labels  # NHWC
 
 

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from data_helpers import write_idx
 
 from nnctl.data import describe, files, load
 from nnctl.errors import DataError
@@ -147,6 +148,22 @@ def test_fashion_mnist_found_in_data_dir_and_checked(fake_mnist, tmp_path, monke
     assert (len(s.train), len(s.test)) == (30, 10)
     monkeypatch.setattr(files, "FASHION_RAW_SHA256", {n: "0" * 64 for n in raw})
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: checksum mismatch"):
+        load({"dataset": "fashion_mnist", "data_dir": str(fake_mnist)}, seed=0)
+
+
+def test_fashion_mnist_images_and_labels_of_different_counts(fake_mnist, monkeypatch):
+    import gzip
+    import hashlib
+
+    write_idx(fake_mnist / "t10k-labels-idx1-ubyte.gz", np.arange(9) % 9)
+    raw = {
+        n: hashlib.sha256(gzip.decompress((fake_mnist / n).read_bytes())).hexdigest()
+        for n in files.FASHION_RAW_SHA256
+    }
+    monkeypatch.setattr(files, "FASHION_RAW_SHA256", raw)
+    with pytest.raises(
+        DataError, match=r"^fashion_mnist: t10k images \(10\) and labels \(9\) differ$"
+    ):
         load({"dataset": "fashion_mnist", "data_dir": str(fake_mnist)}, seed=0)
 
 
