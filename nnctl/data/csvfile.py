@@ -17,8 +17,10 @@ import numpy as np
 from nnctl.errors import DataError
 from nnctl.registry import did_you_mean
 
+Rows = Iterator[tuple[int, list[str]]]  # (line number, stripped cells) of non-blank lines
 
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+
+def _rows(path: Path) -> Rows:
     """Yield ``(line_number, cells)`` for non-blank lines; line 1 is the header."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -74,8 +76,7 @@ def read_csv(path: str | Path, label_column=None) -> tuple[np.ndarray, np.ndarra
     feature_names : list of str
     """
     path = Path(path)
-    rows, header = _rows_after_header(path)
-    lab = label_indices(path, header, label_column)
+    rows, header, lab = _labelled_rows(path, label_column)
     feat = [i for i in range(len(header)) if i not in lab]
     X, labels = _table(path, rows, len(header), header, feat, lab)
     if not len(X):
@@ -123,13 +124,14 @@ def _table(
     return X, np.array(labels, dtype=str).reshape(len(labels), len(lab))
 
 
-def _rows_after_header(path: Path) -> tuple[Iterator[tuple[int, list[str]]], list[str]]:
-    """The data rows (line number, cells) and the header row; DataError if the file is empty."""
+def _labelled_rows(path: Path, label_column) -> tuple[Rows, list[str], list[int]]:
+    """The data rows (line number, cells), the header row and the label column indices;
+    DataError if the file is empty."""
     rows = _rows(path)
     header = next(rows, (0, None))[1]
     if header is None:
         raise DataError(f"{path}: empty file; expected a header row")
-    return rows, header
+    return rows, header, label_indices(path, header, label_column)
 
 
 def _floats(path: Path, line: int, header: list[str] | None, cells: list[str], cols):
@@ -146,8 +148,7 @@ def _floats(path: Path, line: int, header: list[str] | None, cells: list[str], c
 def read_csv_labels(path: str | Path, label_column=None) -> tuple[np.ndarray, int]:
     """Only the label strings (N, n_label_columns) and the number of feature columns."""
     path = Path(path)
-    rows, header = _rows_after_header(path)
-    lab = label_indices(path, header, label_column)
+    rows, header, lab = _labelled_rows(path, label_column)
     labels = [[cells[i] for i in lab] for _, cells in rows if len(cells) == len(header)]
     if not labels:
         raise DataError(f"{path}: no data rows after the header")

@@ -14,7 +14,7 @@ import numpy as np
 from nnctl.data.csvfile import read_csv_features
 from nnctl.data.idx import read_idx
 from nnctl.data.npz import npz_names, read_npz_array
-from nnctl.data.sources import LOADERS, REQUIRED
+from nnctl.data.sources import LOADERS, REQUIRED, check_features
 from nnctl.data.targets import prepare_targets
 from nnctl.errors import DataError
 
@@ -54,10 +54,7 @@ def read_features(path) -> np.ndarray:
     X = READERS[file_kind(path)](path)
     if X.ndim < 1 or len(X) == 0:
         raise DataError(f"{path}: no examples")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{path}: features must be numeric; got {X.dtype}")
-    if not np.all(np.isfinite(X)):
-        raise DataError(f"{path}: features contain NaN or infinite values")
+    check_features(X, str(path))
     return X
 
 

@@ -89,3 +89,12 @@ def test_labelled_npz_uses_the_runs_array_names(tmp_path):
     assert X.shape == (4, 2) and y.tolist() == [0, 1, 2, 0]
     with pytest.raises(DataError, match="--data takes an .npz or .csv file with labels"):
         read_labelled(tmp_path / "x.npy", {}, CLASSES)
+
+
+def test_features_are_checked_like_training_data(tmp_path):
+    np.save(tmp_path / "c.npy", np.ones((2, 3), dtype=complex))
+    with pytest.raises(DataError, match="c.npy: features must be numbers; got dtype complex128"):
+        read_features(tmp_path / "c.npy")
+    np.save(tmp_path / "n.npy", np.array([[1.0, 2.0], [3.0, np.inf]]))
+    with pytest.raises(DataError, match=r"n.npy: features contain NaN .* \(first in row 1\)"):
+        read_features(tmp_path / "n.npy")
