@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.files import require_file
 from nnctl.errors import DataError
 from nnctl.registry import did_you_mean
 
@@ -22,8 +23,7 @@ Rows = Iterator[tuple[int, list[str]]]  # (line number, stripped cells) of non-b
 
 def _rows(path: Path) -> Rows:
     """Yield ``(line_number, cells)`` for non-blank lines; line 1 is the header."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path)
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)

@@ -37,9 +37,10 @@ def _download(url: str, folder: Path, expected: files.Checksums) -> Path:
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
-        if (sha.hexdigest(), md5.hexdigest()) != expected:
+        got = files.Checksums(sha.hexdigest(), md5.hexdigest())
+        if got != expected:
             raise DataError(
-                f"{url}: checksum mismatch (SHA-256 {sha.hexdigest()}, expected {expected.sha256}); "
+                f"{url}: checksum mismatch (SHA-256 {got.sha256}, expected {expected.sha256}); "
                 "the download is corrupt or truncated; nothing was written"
             )
         return Path(tmp)

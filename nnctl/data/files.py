@@ -27,6 +27,12 @@ class Checksums(NamedTuple):
 _verified: set[tuple[str, int, int, str, bool]] = set()
 
 
+def require_file(path: Path) -> None:
+    """DataError ``<path>: file not found`` unless ``path`` is a file."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+
+
 def shipped_root() -> Path:
     """The folder holding the shipped data sets (installed package or the clone)."""
     try:

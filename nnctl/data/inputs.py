@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.data.csvfile import read_csv_features
+from nnctl.data.files import require_file
 from nnctl.data.idx import read_idx
 from nnctl.data.npz import npz_names, read_npz_array
 from nnctl.data.sources import LOADERS, REQUIRED, check_features
@@ -49,8 +50,7 @@ READERS = {"npy": _read_npy, "npz": _read_npz, "csv": read_csv_features, "idx": 
 def read_features(path) -> np.ndarray:
     """Raw features (N, ...) from a file; DataError naming the file if it cannot be read."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    require_file(path)
     X = READERS[file_kind(path)](path)
     if X.ndim < 1 or len(X) == 0:
         raise DataError(f"{path}: no examples")

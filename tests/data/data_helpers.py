@@ -1,6 +1,6 @@
-"""Shared helpers for data tests: small IDX files written into tmp_path, their checksums. (Fixtures stay in
-conftest.py; a module imported by name must not be called ``conftest``, or it shadows
-tests/conftest.py for the test modules that import that one by name.)"""
+"""Shared helpers for data tests: small IDX files written into tmp_path, their checksums.
+(Fixtures stay in conftest.py; a module imported by name must not be called ``conftest``,
+or it shadows tests/conftest.py for the test modules that import that one by name.)"""
 
 from __future__ import annotations
 

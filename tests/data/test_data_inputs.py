@@ -68,7 +68,7 @@ def test_bad_input_names_file_and_problem(tmp_path, name, content, message):
 
 
 def test_missing_file_and_ambiguous_npz(tmp_path):
-    with pytest.raises(DataError, match=r"nothere\.csv: no such file"):
+    with pytest.raises(DataError, match=r"nothere\.csv: file not found"):
         read_features(tmp_path / "nothere.csv")
     np.savez(tmp_path / "two.npz", a=np.ones(2), b=np.ones(2))
     with pytest.raises(DataError, match="holds arrays a, b; expected one array or 'x'"):
