@@ -2,7 +2,8 @@
 
 Features come from ``.npy``, ``.npz`` (its only array, or ``x``), ``.csv`` (numeric; a
 header row is skipped; read by ``csvfile``) or IDX files (``-ubyte``, ``.idx``, optionally
-gzipped). Labelled files for ``eval --data`` are read by the run's own loader.
+gzipped). Labelled files for ``eval --data`` (.npz or .csv) are read by the loader of their
+type, with the run's array names or label column.
 """
 
 from __future__ import annotations
