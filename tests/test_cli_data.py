@@ -9,14 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from nnctl.cli import main
-from nnctl.data import files
+from nnctl.data.builtin import FashionMnist
 
 
 @pytest.fixture
 def no_fashion(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("NNCTL_DATA", raising=False)
-    monkeypatch.setattr(files, "DEBIAN_FASHION_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(FashionMnist, "system_dir", tmp_path / "nowhere")
 
 
 def run(*args):

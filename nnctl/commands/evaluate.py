@@ -11,11 +11,11 @@ import numpy as np
 
 from nnctl import data as datamod
 from nnctl.data import Split
+from nnctl.data.inputs import read_features, read_labelled
 from nnctl.errors import CheckpointError, NnctlError
 from nnctl.train import run
 from nnctl.train.checkpoint import atomic_write_bytes, atomic_write_text
 from nnctl.train.evaluate import evaluate, predict_outputs
-from nnctl.train.inputs import read_features, read_labelled
 
 PATH = click.Path(path_type=str)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.files import require_file
 from nnctl.errors import DataError
 
 _DTYPES = {
@@ -25,8 +26,7 @@ _DTYPES = {
 
 
 def _open(path: Path):
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path)
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")

@@ -13,7 +13,7 @@ import numpy as np
 
 from nnctl.data.builtin import builtin_counts, get_builtin
 from nnctl.data.config import resolve_data_config
-from nnctl.data.preprocess import Preprocessor
+from nnctl.data.preprocess import Preprocessor, output_shape
 from nnctl.data.sources import LOADERS, check_part, labels_name, sample_shape
 from nnctl.data.spec import DataSpec, Split, Splits
 from nnctl.data.splits import split_count, stratified_split
@@ -37,10 +37,6 @@ def _n_validation(cfg: dict, n_train: int) -> int:
     return n_val
 
 
-def _input_shape(shape: tuple[int, ...], cfg: dict) -> tuple[int, ...]:
-    return (int(np.prod(shape)),) if cfg["flatten"] else tuple(shape)
-
-
 def describe(cfg: dict) -> DataSpec:
     """Shapes, classes and split sizes, reading at most file headers and labels."""
     cfg = _resolved(cfg)
@@ -48,9 +44,10 @@ def describe(cfg: dict) -> DataSpec:
         ds = get_builtin(cfg["dataset"])
         n_train, n_test = builtin_counts(ds)
         n_val = _n_validation(cfg, n_train)
+        shape = output_shape(ds.input_shape, cfg["flatten"])
         return DataSpec(
-            cfg["dataset"], _input_shape(ds.input_shape, cfg), ds.n_classes, "classification",
-            n_train - n_val, n_val, n_test, ds.class_names,
+            cfg["dataset"], shape, ds.n_classes, "classification", n_train - n_val, n_val, n_test,
+            ds.class_names,
         )  # fmt: skip
     loader = LOADERS.get(cfg["type"])()
     parts = _parts(cfg)
@@ -62,8 +59,8 @@ def describe(cfg: dict) -> DataSpec:
     )
     n_val = _n_validation(cfg, n_train)
     return DataSpec(
-        Path(loader.name(parts[0])).name, _input_shape(shape, cfg), targets.n_classes,
-        targets.task, n_train - n_val, n_val, n_test, targets.class_names,
+        Path(loader.name(parts[0])).name, output_shape(shape, cfg["flatten"]),
+        targets.n_classes, targets.task, n_train - n_val, n_val, n_test, targets.class_names,
     )  # fmt: skip
 
 

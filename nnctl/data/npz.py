@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.files import require_file
 from nnctl.errors import DataError
 
 
 def _check_zip(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path)
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz file (not a zip archive)")
 

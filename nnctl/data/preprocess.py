@@ -16,6 +16,11 @@ MODES = ("standard", "minmax", "none")
 _CHUNK = 8192  # rows per chunk: statistics and conversion never copy the whole set
 
 
+def output_shape(sample_shape: tuple[int, ...], flatten: bool) -> tuple[int, ...]:
+    """Shape of one preprocessed example: ``sample_shape``, or (prod(sample_shape),) flat."""
+    return (int(np.prod(sample_shape)),) if flatten else tuple(sample_shape)
+
+
 class Preprocessor:
     """``(X - shift) / scale`` as float32, then an optional flatten.
 
@@ -54,7 +59,7 @@ class Preprocessor:
     @property
     def output_shape(self) -> tuple[int, ...]:
         """Shape of one transformed example."""
-        return (int(np.prod(self.sample_shape)),) if self.flatten else self.sample_shape
+        return output_shape(self.sample_shape, self.flatten)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Scale ``X`` of shape (N, *sample_shape) into a new float32 array.

@@ -111,17 +111,22 @@ class IdxLoader(UserLoader):
         return X.reshape((len(X), *sample_shape(X.shape, part["images"]))), self.read_labels(part)
 
 
-def check_part(X: np.ndarray, y: np.ndarray, source: str, labels_source: str) -> None:
-    """Numeric, finite features and one label per example; DataError otherwise."""
+def check_features(X: np.ndarray, source: str) -> None:
+    """Real numbers (not complex, not text), all finite; DataError naming ``source``."""
     if X.dtype.kind not in "biuf":
         raise DataError(f"{source}: features must be numbers; got dtype {X.dtype}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        row = int(np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))[0])
+        raise DataError(f"{source}: features contain NaN or infinite values (first in row {row})")
+
+
+def check_part(X: np.ndarray, y: np.ndarray, source: str, labels_source: str) -> None:
+    """Features as :func:`check_features` wants them, and one label per example."""
+    check_features(X, source)
     if len(y) != len(X):
         raise DataError(
             f"{labels_source}: {len(y)} labels for {len(X)} examples; they must be equal"
         )
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        row = int(np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))[0])
-        raise DataError(f"{source}: features contain NaN or infinite values (first in row {row})")
 
 
 def labels_name(loader: UserLoader, part: dict) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnctl.data.csvfile import is_number
 from nnctl.errors import DataError
 
 
@@ -34,17 +35,9 @@ def _from_text(y: np.ndarray, source: str, task: str | None):
         return y.astype(np.float64)
     except ValueError:
         if task == "regression" or y.shape[1] != 1:
-            bad = next(v for v in y.ravel() if not _is_number(v))
+            bad = next(v for v in y.ravel() if not is_number(v))
             raise DataError(f"{source}: label {bad!r} is not a number") from None
         return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _is_one_hot(y: np.ndarray) -> bool:

@@ -1,20 +1,10 @@
-"""Shared helpers for data tests: small IDX/npz/CSV files written into tmp_path."""
+"""Fixtures for data tests. Helpers imported by name live in data_helpers.py."""
 
 from __future__ import annotations
 
-import gzip
-import struct
-
 import numpy as np
 import pytest
-
-
-def write_idx(path, array: np.ndarray, compress: bool = True, extra: bytes = b"") -> None:
-    """Write ``array`` (uint8) as an IDX file, gzip-compressed if asked."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.tobytes() + extra
-    path.write_bytes(gzip.compress(payload) if compress else payload)
+from data_helpers import write_idx
 
 
 @pytest.fixture

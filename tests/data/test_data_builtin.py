@@ -7,8 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
+from data_helpers import declare_checksums, write_idx
 
-from nnctl.data import describe, files, load
+from nnctl.data import DATASETS, describe, files, load
+from nnctl.data.builtin import FashionMnist
 from nnctl.errors import DataError
 
 
@@ -104,9 +106,10 @@ def test_checksums_recorded_for_every_shipped_file_and_in_notice():
     shipped = {
         p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".npz", ".gz")
     }
-    assert shipped == set(files.SHIPPED_SHA256)
+    declared = {n: d for _, cls in DATASETS.items() for n, d in cls.shipped.items()}
+    assert shipped == set(declared)
     notice = (root / "NOTICE.md").read_text()
-    for name, digest in files.SHIPPED_SHA256.items():
+    for name, digest in declared.items():
         assert files.sha256_of(root / name) == digest
         assert re.search(rf"{digest}\s+{re.escape(name)}", notice)
 
@@ -126,7 +129,7 @@ def test_checksum_mismatch_names_the_file(tmp_path, monkeypatch):
 def test_fashion_mnist_absent_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("NNCTL_DATA", raising=False)
-    monkeypatch.setattr(files, "DEBIAN_FASHION_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(FashionMnist, "system_dir", tmp_path / "nowhere")
     with pytest.raises(DataError) as err:
         load({"dataset": "fashion_mnist"}, seed=0)
     message = str(err.value)
@@ -134,19 +137,22 @@ def test_fashion_mnist_absent_says_how_to_get_it(tmp_path, monkeypatch):
     assert "nnctl data fetch fashion_mnist" in message and "\n" not in message
 
 
-def test_fashion_mnist_found_in_data_dir_and_checked(fake_mnist, tmp_path, monkeypatch):
-    import gzip
-    import hashlib
-
-    raw = {
-        n: hashlib.sha256(gzip.decompress((fake_mnist / n).read_bytes())).hexdigest()
-        for n in files.FASHION_RAW_SHA256
-    }
-    monkeypatch.setattr(files, "FASHION_RAW_SHA256", raw)
+def test_fashion_mnist_found_in_data_dir_and_checked(fake_mnist, monkeypatch):
+    declare_checksums(monkeypatch, fake_mnist)
     s = load({"dataset": "fashion_mnist", "data_dir": str(fake_mnist), "validation": 0}, seed=0)
     assert (len(s.train), len(s.test)) == (30, 10)
-    monkeypatch.setattr(files, "FASHION_RAW_SHA256", {n: "0" * 64 for n in raw})
+    bad = {n: "0" * 64 for n in FashionMnist.content_sha256}
+    monkeypatch.setattr(FashionMnist, "content_sha256", bad)
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: checksum mismatch"):
+        load({"dataset": "fashion_mnist", "data_dir": str(fake_mnist)}, seed=0)
+
+
+def test_fashion_mnist_images_and_labels_of_different_counts(fake_mnist, monkeypatch):
+    write_idx(fake_mnist / "t10k-labels-idx1-ubyte.gz", np.arange(9) % 9)
+    declare_checksums(monkeypatch, fake_mnist)
+    with pytest.raises(
+        DataError, match=r"^fashion_mnist: t10k images \(10\) and labels \(9\) differ$"
+    ):
         load({"dataset": "fashion_mnist", "data_dir": str(fake_mnist)}, seed=0)
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import http.server
 import threading
 from typing import ClassVar
 
 import numpy as np
 import pytest
+from data_helpers import declare_checksums
 
 from nnctl.data import fetch as fetch_mod
-from nnctl.data import files, load
+from nnctl.data import load
+from nnctl.data.builtin import IDX_FILES, FashionMnist
 from nnctl.errors import DataError
 
 
@@ -49,19 +50,8 @@ def server(fake_mnist):
 
 @pytest.fixture
 def sums(fake_mnist, monkeypatch):
-    """Inject the fake files' checksums in place of the official ones."""
-    import gzip
-
-    gz = {}
-    for name in fetch_mod.FASHION_GZ_CHECKSUMS:
-        data = (fake_mnist / name).read_bytes()
-        gz[name] = (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
-    raw = {
-        n: hashlib.sha256(gzip.decompress((fake_mnist / n).read_bytes())).hexdigest() for n in gz
-    }
-    monkeypatch.setattr(fetch_mod, "FASHION_GZ_CHECKSUMS", gz)
-    monkeypatch.setattr(files, "FASHION_RAW_SHA256", raw)
-    return gz
+    """Declare the fake files' checksums in place of the official ones."""
+    return declare_checksums(monkeypatch, fake_mnist)
 
 
 def test_fetch_downloads_verifies_and_loads(server, sums, tmp_path, monkeypatch):
@@ -72,6 +62,15 @@ def test_fetch_downloads_verifies_and_loads(server, sums, tmp_path, monkeypatch)
     s = load({"dataset": "fashion_mnist", "data_dir": str(tmp_path / "cache"), "validation": 0}, 0)
     assert len(s.train) == 30 and s.train.X.shape[1:] == (28, 28, 1)
     assert np.bincount(s.test.y).tolist() == [1] * 10
+
+
+def test_fetch_downloads_from_the_url_the_data_set_declares(server, sums, tmp_path, monkeypatch):
+    monkeypatch.delenv("NNCTL_FETCH_BASE_URL", raising=False)
+    monkeypatch.setattr(FashionMnist, "base_url", server)
+    seen = []
+    folder = fetch_mod.fetch("fashion_mnist", tmp_path / "cache", echo=seen.append)
+    assert seen == [f"downloading {server}{name}" for name in IDX_FILES]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(sums)
 
 
 def test_corrupted_download_leaves_nothing(server, sums, tmp_path, monkeypatch, fake_mnist):
@@ -105,8 +104,9 @@ def test_shipped_data_sets_are_not_fetched(tmp_path):
         fetch_mod.fetch("mnist", tmp_path)
 
 
-def test_official_checksums_recorded():
-    assert fetch_mod.FASHION_GZ_CHECKSUMS["train-images-idx3-ubyte.gz"][1] == (
-        "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
-    )
-    assert all(len(s) == 64 and len(m) == 32 for s, m in fetch_mod.FASHION_GZ_CHECKSUMS.values())
+def test_official_checksums_declared_by_the_data_set():
+    downloads = FashionMnist.downloads
+    assert list(downloads) == list(IDX_FILES)
+    assert downloads["train-images-idx3-ubyte.gz"].md5 == "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+    assert all(len(s) == 64 and len(m) == 32 for s, m in downloads.values())
+    assert FashionMnist.base_url.startswith("https://")

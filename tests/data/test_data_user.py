@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_idx
+from data_helpers import write_idx
 
 from nnctl.data import describe, load
 from nnctl.errors import DataError

@@ -1,19 +1,22 @@
 """Reading feature files for ``nnctl predict`` and ``nnctl eval --data``.
 
 Features come from ``.npy``, ``.npz`` (its only array, or ``x``), ``.csv`` (numeric; a
-header row is skipped) or IDX files (``-ubyte``, ``.idx``, optionally gzipped).
+header row is skipped; read by ``csvfile``) or IDX files (``-ubyte``, ``.idx``, optionally
+gzipped). Labelled files for ``eval --data`` (.npz or .csv) are read by the loader of their
+type, with the run's array names or label column.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.csvfile import read_csv_features
+from nnctl.data.files import require_file
 from nnctl.data.idx import read_idx
 from nnctl.data.npz import npz_names, read_npz_array
-from nnctl.data.sources import LOADERS, REQUIRED
+from nnctl.data.sources import LOADERS, REQUIRED, check_features
 from nnctl.data.targets import prepare_targets
 from nnctl.errors import DataError
 
@@ -42,49 +45,17 @@ def _read_npz(path: Path) -> np.ndarray:
     return read_npz_array(path, names[0] if len(names) == 1 else "x")
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Every column is a feature; a first row that is not numeric is a header."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = [row for row in csv.reader(handle) if row]
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read CSV ({error})") from None
-    first_line = 1
-    if rows and not all(_is_number(cell) for cell in rows[0]):
-        rows, first_line = rows[1:], 2
-    width = len(rows[0]) if rows else 0
-    for line, row in enumerate(rows, start=first_line):
-        if len(row) != width:
-            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width}")
-        for column, cell in enumerate(row, start=1):
-            if not _is_number(cell):
-                raise DataError(f"{path}: line {line}, column {column}: not a number: {cell!r}")
-    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-READERS = {"npy": _read_npy, "npz": _read_npz, "csv": _read_csv, "idx": read_idx}
+READERS = {"npy": _read_npy, "npz": _read_npz, "csv": read_csv_features, "idx": read_idx}
 
 
 def read_features(path) -> np.ndarray:
     """Raw features (N, ...) from a file; DataError naming the file if it cannot be read."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    require_file(path)
     X = READERS[file_kind(path)](path)
     if X.ndim < 1 or len(X) == 0:
         raise DataError(f"{path}: no examples")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{path}: features must be numeric; got {X.dtype}")
-    if not np.all(np.isfinite(X)):
-        raise DataError(f"{path}: features contain NaN or infinite values")
+    check_features(X, str(path))
     return X
 
 
