@@ -26,7 +26,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nnctl.core.checks import flag, fraction, is_real, non_negative, positive, show
+from nnctl.core.checks import (
+    ArgumentError,
+    choice,
+    flag,
+    fraction,
+    is_real,
+    non_negative,
+    positive,
+    show,
+)
 from nnctl.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -73,12 +82,11 @@ class Optimizer:
         self.lr = self.base_lr
         self.weight_decay = non_negative("weight_decay", weight_decay)
         if clip_norm is not None and not (is_real(clip_norm) and clip_norm > 0):
-            raise ValueError(f"clip_norm must be a positive number or None; got {show(clip_norm)}")
+            raise ArgumentError(
+                "clip_norm", f"must be a positive number or None; got {show(clip_norm)}"
+            )
         self.clip_norm = None if clip_norm is None else float(clip_norm)
-        if not isinstance(clip_mode, str) or clip_mode not in CLIP_MODES:
-            choices = ", ".join(repr(m) for m in CLIP_MODES)
-            raise ValueError(f"clip_mode must be one of {choices}; got {show(clip_mode)}")
-        self.clip_mode = clip_mode
+        self.clip_mode = choice("clip_mode", clip_mode, CLIP_MODES)
         self.iterations = 0
         self._state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
         self._scratch: dict[tuple[str, str], np.ndarray] = {}
@@ -229,7 +237,7 @@ class SGD(Optimizer):
         self.momentum = fraction("momentum", momentum)
         self.nesterov = flag("nesterov", nesterov)
         if self.nesterov and self.momentum == 0:
-            raise ValueError(f"nesterov requires momentum > 0; got momentum={show(momentum)}")
+            raise ArgumentError("nesterov", f"requires momentum > 0; got momentum={show(momentum)}")
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         step = self._tmp("update", key, p)

@@ -26,7 +26,16 @@ import math
 
 import numpy as np
 
-from nnctl.core.checks import choice, flag, integer, is_int, is_real, non_negative, show
+from nnctl.core.checks import (
+    ArgumentError,
+    choice,
+    flag,
+    integer,
+    is_int,
+    is_real,
+    non_negative,
+    show,
+)
 from nnctl.registry import Registry
 
 SCHEDULES = Registry("schedule")
@@ -45,7 +54,7 @@ def _decay_factor(name: str, value, allow_one: bool = True) -> float:
     ok = is_real(value) and 0 < value and (value <= 1 if allow_one else value < 1)
     if not ok:
         interval = "(0, 1]" if allow_one else "(0, 1)"
-        raise ValueError(f"{name} must be a number in {interval}; got {show(value)}")
+        raise ArgumentError(name, f"must be a number in {interval}; got {show(value)}")
     return float(value)
 
 
@@ -226,9 +235,10 @@ class MultiStep(Schedule):
         ok = ok and all(is_int(m) and m >= 1 for m in milestones)
         ok = ok and all(a < b for a, b in itertools.pairwise(milestones))
         if not ok:
-            raise ValueError(
-                "milestones must be a non-empty list of strictly increasing positive integers; "
-                f"got {show(milestones)}"
+            raise ArgumentError(
+                "milestones",
+                "must be a non-empty list of strictly increasing positive integers; "
+                f"got {show(milestones)}",
             )
         self.milestones = [int(m) for m in milestones]
         self.gamma = _decay_factor("gamma", gamma)
@@ -314,7 +324,7 @@ class Plateau(Schedule):
         self.mode = choice("mode", mode, ("min", "max"))
         self.min_lr = non_negative("min_lr", min_lr)
         if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"monitor must be a non-empty string; got {show(monitor)}")
+            raise ArgumentError("monitor", f"must be a non-empty string; got {show(monitor)}")
         self.monitor = monitor
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0

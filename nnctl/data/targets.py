@@ -34,17 +34,23 @@ def _from_text(y: np.ndarray, source: str, task: str | None):
         return y.astype(np.float64)
     except ValueError:
         if task == "regression" or y.shape[1] != 1:
-            bad = next(v for v in y.ravel() if not _is_number(v))
+            bad = next(v for v in y.ravel() if not _parses_as_number(v))
             raise DataError(f"{source}: label {bad!r} is not a number") from None
         return None
 
 
-def _is_number(text: str) -> bool:
+def _parses_as_number(text: str) -> bool:
+    """Whether a CSV label cell reads as a number."""
     try:
         float(text)
         return True
     except ValueError:
         return False
+
+
+def _whole_numbers(y: np.ndarray) -> bool:
+    """Every value finite and integral: float labels that name classes."""
+    return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
 
 
 def _is_one_hot(y: np.ndarray) -> bool:
@@ -63,7 +69,7 @@ def _infer_task(y: np.ndarray) -> str:
         return "regression"
     if y.dtype.kind in "biu":
         return "classification"
-    return "classification" if np.all(np.isfinite(y)) and np.all(y == np.round(y)) else "regression"
+    return "classification" if _whole_numbers(y) else "regression"
 
 
 def _as_labels(y: np.ndarray, source: str) -> np.ndarray:
@@ -73,7 +79,7 @@ def _as_labels(y: np.ndarray, source: str) -> np.ndarray:
         y = y[:, 0]
     if y.ndim != 1:
         raise DataError(f"{source}: labels of shape {y.shape} are neither (N,) nor one-hot")
-    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+    if y.dtype.kind == "f" and not _whole_numbers(y):
         raise DataError(f"{source}: class labels must be whole numbers")
     if y.dtype.kind not in "biuf":
         raise DataError(f"{source}: labels must be numbers; got dtype {y.dtype}")

@@ -138,7 +138,7 @@ def test_channel_mismatch_after_build_is_reported():
         (lambda: FullyConnected(3, "relu", "he_unifrom"), "did you mean 'he_uniform'"),
         (lambda: Conv2D(3, (0, 3), "relu"), "kernel_shape must be a positive integer"),
         (lambda: Conv2D(3, (3, 3), "relu", pad="full"), "pad must be 'same', 'valid'"),
-        (lambda: Pool2D((2, 2), "median"), "mode must be one of max, average"),
+        (lambda: Pool2D((2, 2), "median"), "mode must be one of 'max', 'average'"),
         (lambda: Dropout(1.0), r"rate must be a number in \[0, 1\)"),
     ],
 )
