@@ -25,13 +25,25 @@ class ConfigError(NnctlError, ValueError):
         What is wrong and what was allowed.
     file, line : optional
         Where the value was written, when known.
+    line_path : str, optional
+        The key path whose YAML line locates the error, when it is not ``path``: an unknown
+        key is reported at its mapping (``model.layers[0]``) but found on its own line
+        (``model.layers[0].kernal_shape``). Defaults to ``path``.
     """
 
-    def __init__(self, path: str, message: str, file: str | None = None, line: int | None = None):
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        file: str | None = None,
+        line: int | None = None,
+        line_path: str | None = None,
+    ):
         self.path = path
         self.message = message
         self.file = file
         self.line = line
+        self.line_path = path if line_path is None else line_path
         super().__init__(self.format())
 
     def format(self) -> str:

@@ -8,14 +8,25 @@ Lookups that fail raise ConfigError naming the valid choices and the closest mat
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
+
+#: The default of an argument or key that has none: the user must give it. The marker
+#: ``inspect.signature`` uses, so constructor signatures and declared key tables agree.
+REQUIRED = inspect.Parameter.empty
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def compact(config: dict):
+    """A component's config as written: ``{type: relu}`` → ``"relu"``; configs with
+    arguments stay mappings (the inverse of "a bare name means ``{type: name}``")."""
+    return config["type"] if len(config) == 1 else config
 
 
 class Registry:

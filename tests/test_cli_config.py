@@ -126,6 +126,38 @@ def test_summary_table():
     assert "activation memory per example: 196.5 KiB" in out
 
 
+def test_summary_counts_by_hand(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(
+        "data: {dataset: digits}\n"
+        "model:\n  layers:\n"
+        "    - {type: conv2d, n_out: 4, kernel_shape: 3, activation: relu}\n"
+        "    - {type: pool2d, kernel_shape: 2, stride: 2}\n"
+        "    - {type: dropout, rate: 0.5}\n"
+        "    - {type: fully_connected, n_out: 10, activation: softmax}\n"
+        "  loss: cross_entropy\n"
+        "optimizer: {type: adam}\n"
+    )
+    result = run("summary", str(path))
+    assert result.exit_code == 0, result.output
+    conv = (2 * 3 * 3 * 1 + 1) * 8 * 8 * 4  # 9 multiply-adds + bias/activation per output
+    pool = 2 * 2 * 4 * 4 * 4  # one operation per window element
+    dense = (2 * 4 * 4 * 4 + 1) * 10
+    assert conv + pool + dense == 6410
+    assert result.stdout.splitlines() == [
+        "small: data 'digits', dtype float32",
+        "#  layer            output shape  parameters",
+        "   input            8x8x1                   ",
+        "0  conv2d           8x8x4                 40",
+        "1  pool2d           4x4x4                  0",
+        "2  dropout          4x4x4                  0",
+        "3  fully_connected  10                   650",
+        "total parameters: 690",
+        "FLOPs per example (forward): 6.41k (6,410)",
+        "activation memory per example: 1.5 KiB",  # (256 + 64 + 64 + 10) * 4 bytes
+    ]
+
+
 def test_summary_with_override():
     result = run("summary", MNIST, "--set", "model.layers[0].n_out=16")
     assert result.exit_code == 0

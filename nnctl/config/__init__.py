@@ -3,6 +3,7 @@
 Public API::
 
     config = load_config("configs/digits-mlp.yaml", ["optimizer.lr=0.01"])
+    config = config_from_mapping(checkpoint_meta["config"], "best", "run/best.npz")
     config.data      # the resolved dict (JSON data, every default filled in)
     config.hash()    # sha256 of its canonical JSON
     experiment = build(config)   # .network, .optimizer, .schedule, .spec, .config
@@ -13,6 +14,7 @@ line and key path.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -20,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnctl.config.build import Experiment, build
-from nnctl.config.load import read_config
+from nnctl.config.load import RawConfig, read_config
 from nnctl.config.overrides import apply_overrides
 from nnctl.config.validate import validate
-from nnctl.errors import ConfigErrors
+from nnctl.errors import ConfigError, ConfigErrors
 
 
 @dataclass
@@ -35,8 +37,8 @@ class Config:
     data : dict
         The resolved config: ``seed``, ``data``, ``model``, ``optimizer``, ``schedule``,
         ``train``, every default filled in; JSON-serializable.
-    path : Path
-        The file it was loaded from.
+    path : Path or None
+        The file it was loaded from (None for a mapping that was never a file).
     name : str
         The file's stem (``digits-mlp``).
     spec : DataSpec
@@ -46,7 +48,7 @@ class Config:
     """
 
     data: dict
-    path: Path
+    path: Path | None
     name: str
     spec: object = field(default=None, repr=False)
     overrides: tuple[str, ...] = ()
@@ -70,11 +72,30 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """
     raw = read_config(path)
     apply_overrides(raw, overrides)
-    resolved, spec, errors = validate(raw, Path(path).parent)
-    if errors:
-        raise ConfigErrors(errors)
+    resolved, spec = _validated(raw, Path(path).parent)
     path = Path(path)
     return Config(resolved, path, path.stem, spec, tuple(overrides))
 
 
-__all__ = ["Config", "Experiment", "build", "load_config"]
+def config_from_mapping(data: dict, name: str = "config", source: str = "config") -> Config:
+    """Validate and resolve an already parsed config mapping (a run's or a checkpoint's).
+
+    Errors name ``source`` as their file, without line numbers (there is no YAML text);
+    relative data paths resolve against the current directory. Raises ConfigError (not a
+    mapping) or ConfigErrors.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("", f"config must be a mapping of config keys; got {data!r}", source)
+    raw = RawConfig(copy.deepcopy(data), source)
+    resolved, spec = _validated(raw, Path.cwd())
+    return Config(resolved, None, name, spec)
+
+
+def _validated(raw: RawConfig, base_dir: Path) -> tuple[dict, object]:
+    resolved, spec, errors = validate(raw, base_dir)
+    if errors:
+        raise ConfigErrors(errors)
+    return resolved, spec
+
+
+__all__ = ["Config", "Experiment", "build", "config_from_mapping", "load_config"]

@@ -7,11 +7,10 @@ bit-identical weights.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nnctl.config.components import LAYER, OPTIMIZER, SCHEDULE
+from nnctl.config.components import LAYER, OPTIMIZER, SCHEDULE, make
 from nnctl.core import NeuralNetwork
 from nnctl.data import DataSpec, describe
 
@@ -40,15 +39,10 @@ class Experiment:
     config: Config
 
 
-def _make(family, spec: dict):
-    kwargs = copy.deepcopy(spec)
-    return family.registry.get(kwargs.pop("type"))(**kwargs)
-
-
 def build_network(config: Config, spec: DataSpec) -> NeuralNetwork:
     """The network of ``config.data["model"]`` with parameters for ``spec.input_shape``."""
     model = config.data["model"]
-    layers = [_make(LAYER, layer) for layer in model["layers"]]
+    layers = [make(LAYER, layer) for layer in model["layers"]]
     return NeuralNetwork(
         layers,
         model["loss"],
@@ -64,8 +58,8 @@ def build(config: Config) -> Experiment:
     schedule = config.data.get("schedule")
     return Experiment(
         network=build_network(config, spec),
-        optimizer=_make(OPTIMIZER, config.data["optimizer"]),
-        schedule=_make(SCHEDULE, schedule) if schedule else None,
+        optimizer=make(OPTIMIZER, config.data["optimizer"]),
+        schedule=make(SCHEDULE, schedule) if schedule else None,
         spec=spec,
         config=config,
     )

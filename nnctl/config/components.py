@@ -9,18 +9,17 @@ spec: every argument present, defaults filled in.
 
 from __future__ import annotations
 
+import copy
 import inspect
-import re
 from dataclasses import dataclass, field
 
 from nnctl.config.paths import join
 from nnctl.core import ACTIVATIONS, INITIALIZERS, LAYERS, LOSSES
+from nnctl.core.checks import ArgumentError
 from nnctl.core.optimizers import OPTIMIZERS
 from nnctl.core.schedules import SCHEDULES
 from nnctl.errors import ConfigError, ShapeError
-from nnctl.registry import Registry, did_you_mean
-
-REQUIRED = inspect.Parameter.empty
+from nnctl.registry import REQUIRED, Registry, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -115,33 +114,42 @@ def _unknown_key(family: Family, name: str, key: str, allowed: list[str], path: 
             hint = f" ('{key}' is an argument of {', '.join(owners)})"
         else:
             hint = f" (allowed: {', '.join(allowed) or 'none'})"
-    error = ConfigError(path, f"unknown key '{key}' for {name}{hint}")
-    error.line_path = join(path, key)
-    return error
+    message = f"unknown key '{key}' for {name}{hint}"
+    return ConfigError(path, message, line_path=join(path, key))
+
+
+def make(family: Family, spec: dict):
+    """The component of a resolved ``spec`` (``{type: name, ...arguments}``)."""
+    kwargs = copy.deepcopy(spec)
+    return family.registry.get(kwargs.pop("type"))(**kwargs)
 
 
 def construct(family: Family, name: str, kwargs: dict, path: str, errors: list) -> tuple:
-    """Instantiate; constructor ValueErrors become ConfigErrors at the argument's path."""
+    """Instantiate; constructor errors become ConfigErrors, at the argument's path when the
+    constructor names one (``ArgumentError.argument``) and the user wrote it."""
     try:
         obj = family.registry.get(name)(**kwargs)
+    except ArgumentError as error:
+        errors.append(argument_error(error, kwargs, path))
+        return None, None
     except (ValueError, TypeError, ShapeError) as error:
-        errors.append(argument_error(str(error), kwargs, path))
+        errors.append(ConfigError(path, str(error)))
         return None, None
     config = obj.get_config()
-    if family is LOSS:
-        config = {"type": config["type"]}
     order = ["type", *family.arguments(name)]
     ordered = {k: config[k] for k in order if k in config}
     ordered.update((k, v) for k, v in config.items() if k not in ordered)
     return obj, plain(ordered)
 
 
-def argument_error(message: str, kwargs: dict, path: str) -> ConfigError:
-    """``"n_out must be ..."`` → ConfigError at ``path.n_out`` with ``"must be ..."``."""
-    match = re.match(r"(\w+) (.*)", message, re.DOTALL)
-    if match and match.group(1) in kwargs:
-        return ConfigError(join(path, match.group(1)), match.group(2))
-    return ConfigError(path, message)
+def argument_error(error: ArgumentError, kwargs: dict, path: str) -> ConfigError:
+    """``ArgumentError("n_out", "must be ...")`` → ConfigError at ``path.n_out``.
+
+    An argument the user did not write (a default that clashes with a given value) is
+    reported at the component, with the argument named in the message."""
+    if error.argument in kwargs:
+        return ConfigError(join(path, error.argument), error.message)
+    return ConfigError(path, str(error))
 
 
 def plain(value):
@@ -151,8 +159,3 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
-
-
-def compact(spec: dict):
-    """``{type: relu}`` → ``"relu"``; specs with arguments stay mappings."""
-    return spec["type"] if len(spec) == 1 else spec

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from nnctl.config.components import LAYER, LOSS, check_spec
 from nnctl.config.paths import join
-from nnctl.config.schema import DTYPES, MODEL_KEYS, unknown_keys
+from nnctl.config.schema import MODEL_KEYS, unknown_keys
+from nnctl.core.network import DTYPES
 from nnctl.errors import ConfigError, ShapeError
+from nnctl.registry import compact
 
 PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
 
@@ -35,7 +37,7 @@ def resolve_model(value, spec, errors: list[ConfigError]) -> tuple[dict, list]:
     if spec is not None and layers and all(layer is not None for layer in layers):
         shape = _check_shapes(layers, spec, errors)
         if shape is not None:
-            _check_output(specs, shape, out["loss"], spec, errors)
+            _check_output(specs, shape, _type(out["loss"]), spec, errors)
     _check_softmax(specs, errors)
     return out, layers
 
@@ -54,11 +56,12 @@ def _check_layers(layers, errors: list) -> tuple[list, list]:
 
 
 def _check_loss(model: dict, errors: list):
+    """The resolved loss: its name when it has no arguments, else ``{type: ..., ...}``."""
     if "loss" not in model:
         errors.append(ConfigError("model", "missing required key 'loss' (cross_entropy or l2)"))
         return None
     _, resolved = check_spec(LOSS, model["loss"], "model.loss", errors)
-    return resolved["type"] if resolved else None
+    return compact(resolved) if resolved else None
 
 
 def _check_dtype(model: dict, errors: list) -> str:
@@ -70,9 +73,13 @@ def _check_dtype(model: dict, errors: list) -> str:
     return dtype
 
 
+def _type(component) -> str | None:
+    """The name of a resolved component, written as a name or as ``{type: ...}``."""
+    return component.get("type") if isinstance(component, dict) else component
+
+
 def _activation(layer_spec) -> str | None:
-    activation = (layer_spec or {}).get("activation")
-    return activation.get("type") if isinstance(activation, dict) else activation
+    return _type((layer_spec or {}).get("activation"))
 
 
 def _check_softmax(specs: list, errors: list) -> None:

@@ -15,13 +15,13 @@ from nnctl.config.components import (
     LAYER,
     LOSS,
     OPTIMIZER,
-    REQUIRED,
     SCHEDULE,
     Family,
 )
-from nnctl.config.schema import DTYPES, TRAIN, TRAIN_SECTIONS, Field
+from nnctl.config.schema import TRAIN, TRAIN_SECTIONS, Field
+from nnctl.core.network import DTYPES
 from nnctl.data import DATA_DEFAULTS, DATASETS, LOADERS
-from nnctl.data.sources import REQUIRED as DATA_REQUIRED
+from nnctl.registry import REQUIRED
 
 INTRO = """\
 # Config reference
@@ -119,10 +119,7 @@ def data_section() -> list[str]:
         lines.append(f"| `{name}` | {shape} | {cls.n_classes} |")
     lines += ["", "Loaders (`type:`) and their keys:", ""]
     for name, cls in LOADERS.items():
-        keys = ", ".join(
-            f"`{k}` ({'required' if v is DATA_REQUIRED else _value(v)})"
-            for k, v in cls.keys.items()
-        )
+        keys = ", ".join(f"`{k}` ({_value(v)})" for k, v in cls.keys.items())
         lines.append(f"- `{name}`: {keys}")
     return [*lines, ""]
 
@@ -134,7 +131,7 @@ def model_section() -> list[str]:
         "| key | default | meaning |",
         "|---|---|---|",
         "| `layers` | required | a non-empty list of [layers](#layers) |",
-        "| `loss` | required | a [loss](#losses) name |",
+        "| `loss` | required | a [loss](#losses) component: a name or `{type: NAME, ...}` |",
         f"| `dtype` | `float32` | one of {', '.join(DTYPES)} |",
         "",
         "Input shapes come from the data set (images are rows x cols x channels). A",

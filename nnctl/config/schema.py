@@ -8,18 +8,17 @@ instead; see ``nnctl.config.components``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from nnctl.config.paths import join
+from nnctl.core.checks import is_int, is_real
 from nnctl.errors import ConfigError
 from nnctl.monitor import resolve_mode
 from nnctl.registry import did_you_mean
 
 TOP_KEYS = ("seed", "extends", "data", "model", "optimizer", "schedule", "train")
 MODEL_KEYS = ("layers", "loss", "dtype")
-DTYPES = ("float32", "float64")
 MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
 MODES = ("min", "max", "auto")
 
@@ -36,20 +35,12 @@ class Field:
     default: object = None
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def int_at_least(low: int, default) -> Field:
-    return Field(f"must be an integer >= {low}", lambda v: _is_int(v) and v >= low, default)
+    return Field(f"must be an integer >= {low}", lambda v: is_int(v) and v >= low, default)
 
 
 def number_at_least(low: float, default) -> Field:
-    return Field(f"must be a number >= {low:g}", lambda v: _is_number(v) and v >= low, default)
+    return Field(f"must be a number >= {low:g}", lambda v: is_real(v) and v >= low, default)
 
 
 def one_of(choices: tuple[str, ...], default) -> Field:
@@ -79,7 +70,7 @@ EARLY_STOPPING = {
 REDUCE_LR = {
     "monitor": MONITOR,
     "mode": MODE,
-    "factor": Field("must be a number in (0, 1)", lambda v: _is_number(v) and 0 < v < 1, 0.1),
+    "factor": Field("must be a number in (0, 1)", lambda v: is_real(v) and 0 < v < 1, 0.1),
     "patience": int_at_least(1, 10),
     "min_delta": number_at_least(0, 1e-4),
     "cooldown": int_at_least(0, 0),
@@ -103,9 +94,8 @@ def unknown_keys(mapping: dict, allowed, path: str, what: str) -> list[ConfigErr
     for key in mapping:
         if key not in allowed:
             hint = did_you_mean(str(key), list(allowed)) or f" (allowed: {', '.join(allowed)})"
-            error = ConfigError(path, f"unknown key '{key}' in {what}{hint}")
-            error.line_path = join(path, key)
-            errors.append(error)
+            message = f"unknown key '{key}' in {what}{hint}"
+            errors.append(ConfigError(path, message, line_path=join(path, key)))
     return errors
 
 

@@ -1,10 +1,9 @@
 """A model's layer table from its config alone: output shapes, parameters, FLOPs, memory.
 
-FLOPs count one multiply-add as 2 operations, for one forward pass of one example:
-fully_connected ``2 * n_in * n_out``, conv2d ``2 * kh * kw * c_in * n_out`` per output
-position, pooling one operation per window element, and bias plus activation one per
-output value (dropout and flatten are free at inference). Activation memory is the sum of
-every layer's output size in the model's dtype, per example, as kept for the backward pass.
+Each layer answers for itself (``Layer.output_shape``, ``parameter_count`` and ``flops``
+for an input shape), so no layer type is special here. FLOPs are for one forward pass of
+one example, a multiply-add counting 2. Activation memory is the sum of every layer's output
+size in the model's dtype, per example, as kept for the backward pass.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnctl.config.components import LAYER
+from nnctl.config.components import LAYER, make
 
 
 @dataclass(frozen=True)
@@ -45,29 +44,14 @@ class Summary:
         return size * sum(int(np.prod(row.output_shape)) for row in self.rows)
 
 
-def _flops(spec: dict, in_shape: tuple, out_shape: tuple) -> int:
-    n_out = int(np.prod(out_shape))
-    kind = spec["type"]
-    if kind == "fully_connected":
-        return 2 * int(np.prod(in_shape)) * n_out + n_out
-    if kind == "conv2d":
-        kh, kw = spec["kernel_shape"]
-        return 2 * kh * kw * in_shape[-1] * n_out + n_out
-    if kind == "pool2d":
-        kh, kw = spec["kernel_shape"]
-        return kh * kw * n_out
-    return 0
-
-
 def summarize(model: dict, input_shape: tuple[int, ...]) -> Summary:
     """The layer table of a resolved ``model:`` section for ``input_shape``."""
     rows, shape = [], tuple(input_shape)
     for index, spec in enumerate(model["layers"]):
-        kwargs = dict(spec)
-        layer = LAYER.registry.get(kwargs.pop("type"))(**kwargs)
+        layer = make(LAYER, spec)
         out = tuple(layer.output_shape(shape))
-        count = layer.parameter_count(shape) if hasattr(layer, "n_out") else 0
-        rows.append(LayerRow(index, spec["type"], out, int(count), _flops(spec, shape, out)))
+        count, flops = layer.parameter_count(shape), layer.flops(shape)
+        rows.append(LayerRow(index, spec["type"], out, int(count), int(flops)))
         shape = out
     return Summary(tuple(input_shape), rows, model["dtype"])
 

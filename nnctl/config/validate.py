@@ -34,8 +34,8 @@ def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigE
 def _locate(error: ConfigError, raw: RawConfig) -> ConfigError:
     if error.file:
         return error
-    file, line = raw.locate(getattr(error, "line_path", error.path))
-    return ConfigError(error.path, error.message, file, line)
+    file, line = raw.locate(error.line_path)
+    return ConfigError(error.path, error.message, file, line, error.line_path)
 
 
 def _check_seed(data: dict, errors: list) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnctl.core.checks import fraction, positive
 from nnctl.registry import Registry
 
 ACTIVATIONS = Registry("activation")
@@ -103,9 +104,7 @@ class LeakyReLU(Activation):
     monotone = True
 
     def __init__(self, alpha: float = 0.01):
-        if not (isinstance(alpha, (int, float)) and 0 <= alpha < 1):
-            raise ValueError(f"alpha must be a number in [0, 1); got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = fraction("alpha", alpha)
 
     def forward(self, Z):
         return np.where(Z > 0, Z, Z * Z.dtype.type(self.alpha))
@@ -124,9 +123,7 @@ class ELU(Activation):
     monotone = True
 
     def __init__(self, alpha: float = 1.0):
-        if not (isinstance(alpha, (int, float)) and alpha > 0):
-            raise ValueError(f"alpha must be a positive number; got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = positive("alpha", alpha)
 
     def forward(self, Z):
         neg = np.expm1(np.minimum(Z, 0)) * Z.dtype.type(self.alpha)

@@ -1,8 +1,10 @@
 """Argument checks shared by the core's constructors.
 
-Each returns the value converted (``float``, ``int``, ``bool``, ``str``) or raises
-ValueError naming the argument, the rule and the value:
-``lr must be a positive number; got -0.1``.
+Each check returns the value converted (``float``, ``int``, ``bool``, ``str``, a pair) or
+raises ``ArgumentError``, which names the argument as data (``error.argument``) next to the
+rule and the value (``error.message``): ``str(error)`` reads
+``lr must be a positive number; got -0.1``. The config layer builds the key path
+(``optimizer.lr``) from ``error.argument``, never from the text.
 """
 
 from __future__ import annotations
@@ -12,12 +14,30 @@ import math
 import numpy as np
 
 
+class ArgumentError(ValueError):
+    """A constructor argument breaks its rule.
+
+    Parameters
+    ----------
+    argument : str
+        The argument's name, as in the constructor's signature (``n_out``).
+    message : str
+        The rule and the value, without the name: ``must be a positive integer; got -3``.
+    """
+
+    def __init__(self, argument: str, message: str):
+        self.argument = argument
+        self.message = message
+        super().__init__(f"{argument} {message}")
+
+
 def show(value) -> str:
     """How a rejected value appears in a message (strings quoted)."""
     return repr(value) if isinstance(value, str) else str(value)
 
 
 def is_int(value) -> bool:
+    """An int or NumPy integer (booleans excluded)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -28,39 +48,63 @@ def is_real(value) -> bool:
     return math.isfinite(value)
 
 
+def number(name: str, value) -> float:
+    """Any finite number: an initializer's ``mean``, ``low``, ``value``."""
+    if not is_real(value):
+        raise ArgumentError(name, f"must be a finite number; got {show(value)}")
+    return float(value)
+
+
 def positive(name: str, value) -> float:
     if not (is_real(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number; got {show(value)}")
+        raise ArgumentError(name, f"must be a positive number; got {show(value)}")
     return float(value)
 
 
 def non_negative(name: str, value) -> float:
     if not (is_real(value) and value >= 0):
-        raise ValueError(f"{name} must be a non-negative number; got {show(value)}")
+        raise ArgumentError(name, f"must be a non-negative number; got {show(value)}")
     return float(value)
 
 
 def fraction(name: str, value) -> float:
-    """A number in [0, 1): momentum, betas, rho."""
+    """A number in [0, 1): momentum, betas, rho, a dropout rate."""
     if not (is_real(value) and 0 <= value < 1):
-        raise ValueError(f"{name} must be a number in [0, 1); got {show(value)}")
+        raise ArgumentError(name, f"must be a number in [0, 1); got {show(value)}")
     return float(value)
 
 
 def integer(name: str, value, minimum: int) -> int:
     if not (is_int(value) and value >= minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {show(value)}")
+        raise ArgumentError(name, f"must be an integer >= {minimum}; got {show(value)}")
     return int(value)
+
+
+def positive_int(name: str, value) -> int:
+    """An integer >= 1: a width, a kernel size, a batch size."""
+    if not (is_int(value) and value >= 1):
+        raise ArgumentError(name, f"must be a positive integer; got {show(value)}")
+    return int(value)
+
+
+def positive_int_pair(name: str, value) -> tuple[int, int]:
+    """A positive integer or a pair of them, as ``(rows, cols)``: a kernel shape, a stride."""
+    if not isinstance(value, (list, tuple)):
+        v = positive_int(name, value)
+        return v, v
+    if len(value) != 2:
+        raise ArgumentError(name, f"must be an integer or a pair of integers; got {value!r}")
+    return positive_int(name, value[0]), positive_int(name, value[1])
 
 
 def flag(name: str, value) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise ValueError(f"{name} must be true or false; got {show(value)}")
+    raise ArgumentError(name, f"must be true or false; got {show(value)}")
 
 
 def choice(name: str, value, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {options}; got {show(value)}")
+        raise ArgumentError(name, f"must be one of {options}; got {show(value)}")
     return value

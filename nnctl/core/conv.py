@@ -14,20 +14,11 @@ from collections import OrderedDict
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from nnctl.core.layers import LAYERS, ActivatedLayer, Layer, check_positive_int
+from nnctl.core.checks import ArgumentError, choice, is_int, positive_int_pair
+from nnctl.core.layers import LAYERS, ActivatedLayer, Layer
 from nnctl.errors import ShapeError
 
 Pad = tuple[tuple[int, int], tuple[int, int]]
-
-
-def as_pair(name: str, value) -> tuple[int, int]:
-    """An int or a pair of ints as ``(rows, cols)``; ValueError naming ``name`` otherwise."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an integer or a pair of integers; got {value!r}")
-        return check_positive_int(name, value[0]), check_positive_int(name, value[1])
-    v = check_positive_int(name, value)
-    return v, v
 
 
 def check_pad(pad):
@@ -35,12 +26,9 @@ def check_pad(pad):
     if pad in ("same", "valid"):
         return pad
     items = pad if isinstance(pad, (list, tuple)) else [pad]
-    ok = len(items) in (1, 2) and all(
-        isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in items
-    )
-    if not ok:
-        raise ValueError(
-            f"pad must be 'same', 'valid', an integer >= 0 or a pair of them; got {pad!r}"
+    if not (len(items) in (1, 2) and all(is_int(p) and p >= 0 for p in items)):
+        raise ArgumentError(
+            "pad", f"must be 'same', 'valid', an integer >= 0 or a pair of them; got {pad!r}"
         )
     return list(pad) if isinstance(pad, (list, tuple)) else int(pad)
 
@@ -124,8 +112,8 @@ class SlidingWindow:
     """Kernel, stride and padding of a layer that slides a window over NHWC images."""
 
     def _set_window(self, kernel_shape, stride, pad) -> None:
-        self.kernel_shape = as_pair("kernel_shape", kernel_shape)
-        self.stride = as_pair("stride", stride)
+        self.kernel_shape = positive_int_pair("kernel_shape", kernel_shape)
+        self.stride = positive_int_pair("stride", stride)
         self.pad_spec = check_pad(pad)
         self.pad: Pad | None = None
 
@@ -174,11 +162,9 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         _, (oh, ow) = self._geometry(input_shape)
         return (oh, ow, self.n_out)
 
-    def parameter_count(self, input_shape=None) -> int:
-        if input_shape is not None:
-            kh, kw = self.kernel_shape
-            return (kh * kw * input_shape[-1] + 1) * self.n_out
-        return super().parameter_count()
+    def fan_in(self, input_shape) -> int:
+        kh, kw = self.kernel_shape
+        return kh * kw * input_shape[-1]
 
     def _create_parameters(self, input_shape) -> None:
         self.pad, self.out_hw = self._geometry(input_shape)
@@ -270,13 +256,16 @@ class Pool2D(SlidingWindow, Layer):
     def __init__(self, kernel_shape=(2, 2), mode: str = "max", stride=1, pad=0) -> None:
         super().__init__()
         self._set_window(kernel_shape, stride, pad)
-        if mode not in POOL_MODES:
-            raise ValueError(f"mode must be one of {', '.join(POOL_MODES)}; got {mode!r}")
-        self.mode = mode
+        self.mode = choice("mode", mode, POOL_MODES)
 
     def output_shape(self, input_shape):
         _, (oh, ow) = self._geometry(input_shape)
         return (oh, ow, input_shape[2])
+
+    def flops(self, input_shape) -> int:
+        """One operation per window element of every output value."""
+        kh, kw = self.kernel_shape
+        return kh * kw * int(np.prod(self.output_shape(input_shape)))
 
     def _create_parameters(self, input_shape) -> None:
         self.pad, self.out_hw = self._geometry(input_shape)

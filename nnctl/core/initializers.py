@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from nnctl.core.checks import ArgumentError, number, positive
 from nnctl.registry import Registry
 
 INITIALIZERS = Registry("initializer")
@@ -38,14 +39,6 @@ def activation_gain(activation) -> float:
     """The recommended gain for an activation name (or instance); 1 when unknown."""
     name = getattr(activation, "type_name", activation)
     return GAINS.get(name, 1.0) if isinstance(name, str) else 1.0
-
-
-def _check_number(name: str, value, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
-    return float(value)
 
 
 class Initializer:
@@ -82,7 +75,7 @@ class Ones(Initializer):
 class Constant(Initializer):
     def __init__(self, gain: float = 1.0, value: float = 0.0):
         super().__init__(gain)
-        self.value = _check_number("value", value)
+        self.value = number("value", value)
 
     def sample(self, shape, rng):
         return np.full(shape, self.value)
@@ -97,9 +90,9 @@ class Uniform(Initializer):
 
     def __init__(self, gain: float = 1.0, low: float = -0.05, high: float = 0.05):
         super().__init__(gain)
-        self.low, self.high = _check_number("low", low), _check_number("high", high)
+        self.low, self.high = number("low", low), number("high", high)
         if self.low >= self.high:
-            raise ValueError(f"low must be smaller than high; got low={low}, high={high}")
+            raise ArgumentError("low", f"must be smaller than high; got low={low}, high={high}")
 
     def sample(self, shape, rng):
         return rng.uniform(self.low, self.high, size=shape)
@@ -114,7 +107,7 @@ class Normal(Initializer):
 
     def __init__(self, gain: float = 1.0, mean: float = 0.0, std: float = 0.05):
         super().__init__(gain)
-        self.mean, self.std = _check_number("mean", mean), _check_number("std", std, True)
+        self.mean, self.std = number("mean", mean), positive("std", std)
 
     def sample(self, shape, rng):
         return rng.normal(self.mean, self.std, size=shape)

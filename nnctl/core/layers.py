@@ -13,18 +13,12 @@ from collections import OrderedDict
 import numpy as np
 
 from nnctl.core.activations import initialize_activation
+from nnctl.core.checks import fraction, positive_int
 from nnctl.core.initializers import initialize_weights
 from nnctl.errors import ShapeError
-from nnctl.registry import Registry
+from nnctl.registry import Registry, compact
 
 LAYERS = Registry("layer")
-
-
-def check_positive_int(name: str, value) -> int:
-    """``value`` as an int, or ValueError naming ``name`` if it is not a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
 
 
 class Layer:
@@ -95,7 +89,20 @@ class Layer:
         return self.rng
 
     def parameter_count(self, input_shape=None) -> int:
+        """Number of parameters for ``input_shape`` (no batch axis), or of the built ones.
+
+        The base counts ``self.parameters``: 0 for a parameter-free layer. A layer whose
+        parameters depend on its input answers for any ``input_shape`` without being built.
+        """
         return int(sum(p.size for p in self.parameters.values()))
+
+    def flops(self, input_shape) -> int:
+        """Operations of one forward pass of one example of ``input_shape``.
+
+        A multiply-add counts 2. The base is 0: layers that only move or mask data
+        (flatten, dropout at inference) are free.
+        """
+        return 0
 
     # --- computation -------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -117,7 +124,7 @@ class ActivatedLayer(Layer):
 
     def __init__(self, n_out: int, activation, weight_init) -> None:
         super().__init__()
-        self.n_out = check_positive_int("n_out", n_out)
+        self.n_out = positive_int("n_out", n_out)
         self.activation = initialize_activation(activation)
         self.init_weights = initialize_weights(weight_init, activation=self.activation)
 
@@ -127,17 +134,27 @@ class ActivatedLayer(Layer):
     def backward_linear(self, dLdZ: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def fan_in(self, input_shape) -> int:
+        """How many inputs each output value sums over (rows of ``W`` as a matrix)."""
+        raise NotImplementedError
+
+    def parameter_count(self, input_shape=None) -> int:
+        """``(fan_in + 1) * n_out``: the weights and one bias per output channel."""
+        if input_shape is None:
+            return super().parameter_count()
+        return (self.fan_in(input_shape) + 1) * self.n_out
+
+    def flops(self, input_shape) -> int:
+        """Per output value: ``fan_in`` multiply-adds, then one for bias plus activation."""
+        outputs = int(np.prod(self.output_shape(input_shape)))
+        return (2 * self.fan_in(input_shape) + 1) * outputs
+
     def _config_common(self) -> dict:
         return {
             "n_out": self.n_out,
-            "activation": _compact(self.activation.get_config()),
-            "weight_init": _compact(self.init_weights.get_config()),
+            "activation": compact(self.activation.get_config()),
+            "weight_init": compact(self.init_weights.get_config()),
         }
-
-
-def _compact(component_config: dict):
-    """``{type: relu}`` → ``"relu"``; configs with arguments stay mappings."""
-    return component_config["type"] if len(component_config) == 1 else component_config
 
 
 @LAYERS.register("fully_connected")
@@ -172,10 +189,8 @@ class FullyConnected(ActivatedLayer):
         b = np.zeros((1, self.n_out), dtype=self.dtype)
         self.parameters = OrderedDict(W=W, b=b)
 
-    def parameter_count(self, input_shape=None) -> int:
-        if input_shape is not None:
-            return (int(np.prod(input_shape)) + 1) * self.n_out
-        return super().parameter_count()
+    def fan_in(self, input_shape) -> int:
+        return int(np.prod(input_shape))
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, n_in) or (batch, ...) → (batch, n_out)."""
@@ -221,9 +236,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5) -> None:
         super().__init__()
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"rate must be a number in [0, 1); got {rate!r}")
-        self.rate = float(rate)
+        self.rate = fraction("rate", rate)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._ensure_built(X)

@@ -2,6 +2,10 @@
 
 ``Y`` and ``Y_hat`` have the same shape ``(batch, ...)``; losses are averaged over the
 batch so gradients do not scale with the batch size.
+
+A loss is a component like a layer: configs name it (``loss: l2``) or give it arguments
+(``loss: {type: NAME, ARGUMENT: VALUE}``), checked against the constructor's signature,
+and ``get_config()`` returns its type and every argument a config may set.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ LOSSES = Registry("loss")
 
 
 class Loss:
-    """Base class; ``__call__`` is ``forward``."""
+    """Base class; ``__call__`` is ``forward``.
+
+    A subclass with arguments returns them from ``get_config`` too, so that
+    ``initialize_loss(loss.get_config())`` rebuilds the same loss.
+    """
 
     type_name = "loss"
 

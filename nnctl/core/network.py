@@ -14,11 +14,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from nnctl.core.activations import SoftMax
+from nnctl.core.checks import choice
 from nnctl.core.fast import plan
 from nnctl.core.layers import ActivatedLayer, Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
 from nnctl.errors import CheckpointError, ShapeError
+from nnctl.registry import compact
 
+#: The compute dtypes a network may use (``model.dtype`` in configs).
 DTYPES = ("float32", "float64")
 
 
@@ -44,11 +47,9 @@ class NeuralNetwork:
     fuse = True
 
     def __init__(self, layers, loss, seed: int = 0, dtype="float32", input_shape=None):
-        if np.dtype(dtype).name not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        self.dtype = np.dtype(choice("dtype", np.dtype(dtype).name, DTYPES))
         self.layers: list[Layer] = list(layers)
         self.loss = initialize_loss(loss)
-        self.dtype = np.dtype(dtype)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         for layer in self.layers:
@@ -197,11 +198,13 @@ class NeuralNetwork:
             param[...] = value
 
     def get_config(self) -> dict:
+        """``{layers, loss}`` as a config writes them: the loss a bare name when it has no
+        arguments, else its full ``{type: ..., ...}`` mapping."""
         return {
             "layers": [layer.get_config() for layer in self.layers],
-            "loss": self.loss.get_config()["type"],
+            "loss": compact(self.loss.get_config()),
         }
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
-        return f"NeuralNetwork([\n  {inner}\n], loss={self.loss.type_name!r})"
+        return f"NeuralNetwork([\n  {inner}\n], loss={compact(self.loss.get_config())!r})"

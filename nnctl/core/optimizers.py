@@ -28,7 +28,16 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from nnctl.core.checks import choice, flag, fraction, is_real, non_negative, positive, show
+from nnctl.core.checks import (
+    ArgumentError,
+    choice,
+    flag,
+    fraction,
+    is_real,
+    non_negative,
+    positive,
+    show,
+)
 from nnctl.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -54,7 +63,7 @@ def _positive_or_none(name: str, value) -> float | None:
     if value is None:
         return None
     if not (is_real(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number or None; got {show(value)}")
+        raise ArgumentError(name, f"must be a positive number or None; got {show(value)}")
     return float(value)
 
 
@@ -286,7 +295,7 @@ class SGD(Optimizer):
 
     def _check(self) -> None:
         if self.nesterov and self.momentum == 0:
-            raise ValueError(f"nesterov requires momentum > 0; got momentum={self.momentum}")
+            raise ArgumentError("nesterov", f"requires momentum > 0; got momentum={self.momentum}")
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         step = self._tmp("update", key, p)

@@ -24,7 +24,16 @@ import inspect
 import itertools
 import math
 
-from nnctl.core.checks import choice, flag, integer, is_int, is_real, non_negative, show
+from nnctl.core.checks import (
+    ArgumentError,
+    choice,
+    flag,
+    integer,
+    is_int,
+    is_real,
+    non_negative,
+    show,
+)
 from nnctl.registry import Registry
 
 SCHEDULES = Registry("schedule")
@@ -39,7 +48,7 @@ UNITS = ("epoch", "iteration")
 def _decay_factor(name: str, value) -> float:
     """A multiplicative decay in (0, 1]."""
     if not (is_real(value) and 0 < value <= 1):
-        raise ValueError(f"{name} must be a number in (0, 1]; got {show(value)}")
+        raise ArgumentError(name, f"must be a number in (0, 1]; got {show(value)}")
     return float(value)
 
 
@@ -198,9 +207,10 @@ class MultiStep(Schedule):
         ok = ok and all(is_int(m) and m >= 1 for m in milestones)
         ok = ok and all(a < b for a, b in itertools.pairwise(milestones))
         if not ok:
-            raise ValueError(
-                "milestones must be a non-empty list of strictly increasing positive integers; "
-                f"got {show(milestones)}"
+            raise ArgumentError(
+                "milestones",
+                "must be a non-empty list of strictly increasing positive integers; "
+                f"got {show(milestones)}",
             )
         self.milestones = [int(m) for m in milestones]
         self.gamma = _decay_factor("gamma", gamma)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from nnctl.core.checks import ArgumentError, flag, integer, is_int, positive_int
 from nnctl.data.builtin import DATASETS
 from nnctl.data.preprocess import MODES
-from nnctl.data.sources import LOADERS, REQUIRED
+from nnctl.data.sources import LOADERS
 from nnctl.errors import ConfigError, ConfigErrors
-from nnctl.registry import did_you_mean
+from nnctl.registry import REQUIRED, did_you_mean
 
 #: Defaults of the keys every data section has.
 DATA_DEFAULTS = {
@@ -29,14 +30,18 @@ USER_KEYS = ("type", "task", "n_classes", "test")
 TASKS = ("classification", "regression")
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _check(errors: list, path: str, check, key: str, value, *args) -> None:
+    """Run a core argument check on ``value``; its ArgumentError becomes a ConfigError."""
+    try:
+        check(key, value, *args)
+    except ArgumentError as error:
+        errors.append(ConfigError(f"{path}.{error.argument}", error.message))
 
 
 def _check_common(cfg: dict, path: str) -> list[ConfigError]:
     errors = []
     v = cfg.get("validation", 0)
-    ok = (_is_int(v) and v >= 0) or (isinstance(v, float) and 0 <= v < 1)
+    ok = (is_int(v) and v >= 0) or (isinstance(v, float) and 0 <= v < 1)
     if not ok:
         errors.append(
             ConfigError(
@@ -44,9 +49,7 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
                 f"must be a fraction in (0, 1), a count >= 1 (an integer) or 0; got {v!r}",
             )
         )
-    b = cfg.get("batch_size", 1)
-    if not (_is_int(b) and b >= 1):
-        errors.append(ConfigError(f"{path}.batch_size", f"must be a positive integer; got {b!r}"))
+    _check(errors, path, positive_int, "batch_size", cfg.get("batch_size", 1))
     n = cfg.get("normalize", "none")
     if n is not None and n not in MODES:
         hint = did_you_mean(n, list(MODES)) if isinstance(n, str) else ""
@@ -54,8 +57,8 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
             ConfigError(f"{path}.normalize", f"must be one of {', '.join(MODES)}; got {n!r}{hint}")
         )
     for key in ("flatten", "shuffle"):
-        if key in cfg and not isinstance(cfg[key], bool):
-            errors.append(ConfigError(f"{path}.{key}", f"must be true or false; got {cfg[key]!r}"))
+        if key in cfg:
+            _check(errors, path, flag, key, cfg[key])
     return errors
 
 
@@ -86,7 +89,7 @@ def _nonempty_str(value) -> bool:
 def _label_column_ok(col) -> bool:
     if isinstance(col, list):
         return bool(col) and all(_nonempty_str(c) for c in col)
-    return _nonempty_str(col) or _is_int(col)
+    return _nonempty_str(col) or is_int(col)
 
 
 def _unknown(cfg: dict, allowed: list[str], path: str, what: str) -> list[ConfigError]:
@@ -111,8 +114,8 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
             ConfigError(f"{path}.task", f"must be one of {', '.join(TASKS)}; got {cfg['task']!r}")
         )
     k = cfg.get("n_classes")
-    if k is not None and not (_is_int(k) and k >= 2):
-        errors.append(ConfigError(f"{path}.n_classes", f"must be an integer >= 2; got {k!r}"))
+    if k is not None:
+        _check(errors, path, integer, "n_classes", k, 2)
     if k is not None and cfg.get("task") == "regression":
         errors.append(ConfigError(f"{path}.n_classes", "must not be set with task: regression"))
     test = cfg.get("test")

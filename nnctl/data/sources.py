@@ -15,7 +15,7 @@ from nnctl.data.csvfile import read_csv, read_csv_labels
 from nnctl.data.idx import read_idx, read_idx_header
 from nnctl.data.npz import npz_header, read_npz_array
 from nnctl.errors import DataError
-from nnctl.registry import Registry
+from nnctl.registry import REQUIRED, Registry
 
 LOADERS = Registry("data type")
 
@@ -54,9 +54,6 @@ class UserLoader:
 
     def name(self, part: dict) -> str:
         return str(part[self.path_keys[0]])
-
-
-REQUIRED = object()
 
 
 @LOADERS.register("npz")

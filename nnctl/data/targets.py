@@ -40,6 +40,11 @@ def _from_text(y: np.ndarray, source: str, task: str | None):
         return None
 
 
+def _whole_numbers(y: np.ndarray) -> bool:
+    """Every value finite and integral: float labels that name classes."""
+    return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+
+
 def _is_one_hot(y: np.ndarray) -> bool:
     return (
         y.ndim == 2
@@ -56,7 +61,7 @@ def _infer_task(y: np.ndarray) -> str:
         return "regression"
     if y.dtype.kind in "biu":
         return "classification"
-    return "classification" if np.all(np.isfinite(y)) and np.all(y == np.round(y)) else "regression"
+    return "classification" if _whole_numbers(y) else "regression"
 
 
 def _as_labels(y: np.ndarray, source: str) -> np.ndarray:
@@ -66,7 +71,7 @@ def _as_labels(y: np.ndarray, source: str) -> np.ndarray:
         y = y[:, 0]
     if y.ndim != 1:
         raise DataError(f"{source}: labels of shape {y.shape} are neither (N,) nor one-hot")
-    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+    if y.dtype.kind == "f" and not _whole_numbers(y):
         raise DataError(f"{source}: class labels must be whole numbers")
     if y.dtype.kind not in "biuf":
         raise DataError(f"{source}: labels must be numbers; got dtype {y.dtype}")

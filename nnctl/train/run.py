@@ -7,7 +7,6 @@ for the user's mistakes.
 from __future__ import annotations
 
 import signal
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 import yaml
 
 from nnctl import data as datamod
-from nnctl.config import build, load_config
+from nnctl.config import build, config_from_mapping, load_config
 from nnctl.data import Preprocessor
 from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
 from nnctl.signals import handling_stop_signals
@@ -24,16 +23,6 @@ from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, split_prefix
 from nnctl.train.report import Reporter
 from nnctl.train.trainer import Trainer, TrainSettings
-
-
-def config_from_dict(resolved: dict, name: str = "config"):
-    """A validated Config from an already resolved config mapping (a run's or checkpoint's)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
-        config = load_config(path)
-    config.name = name
-    return config
 
 
 @contextmanager
@@ -142,7 +131,7 @@ def open_model(target) -> TrainedModel:
     arrays, meta = load_checkpoint(checkpoint)
     if "config" not in meta:
         raise CheckpointError(f"{checkpoint}: checkpoint has no config")
-    config = config_from_dict(meta["config"], name=checkpoint.stem)
+    config = config_from_mapping(meta["config"], name=checkpoint.stem, source=str(checkpoint))
     network = build(config).network
     network.load_state_dict(split_prefix(arrays, "model"))
     network.eval()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nnctl.core import INITIALIZERS, initialize_weights
+from nnctl.core.checks import ArgumentError
 from nnctl.core.initializers import compute_fans
 
 
@@ -71,3 +72,20 @@ def test_randomness_comes_only_from_the_generator_passed_in(name):
 def test_unknown_initializer_suggests():
     with pytest.raises(ValueError, match="did you mean 'xavier_normal'"):
         initialize_weights("xavier_norml")
+
+
+@pytest.mark.parametrize(
+    "spec, argument, message",
+    [
+        ({"type": "constant", "value": "1"}, "value", "must be a finite number; got '1'"),
+        ({"type": "uniform", "low": float("inf")}, "low", "must be a finite number; got inf"),
+        ({"type": "uniform", "high": True}, "high", "must be a finite number; got True"),
+        ({"type": "uniform", "low": 1, "high": 1}, "low", "must be smaller than high; got low=1"),
+        ({"type": "normal", "mean": None}, "mean", "must be a finite number; got None"),
+        ({"type": "normal", "std": 0}, "std", "must be a positive number; got 0"),
+    ],
+)
+def test_bad_arguments_name_the_argument(spec, argument, message):
+    with pytest.raises(ArgumentError) as info:
+        initialize_weights(spec)
+    assert info.value.argument == argument and info.value.message.startswith(message)

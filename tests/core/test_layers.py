@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.core import Conv2D, Dropout, Flatten, FullyConnected, Pool2D
+from nnctl.core import ELU, Conv2D, Dropout, Flatten, FullyConnected, Layer, LeakyReLU, Pool2D
+from nnctl.core.checks import ArgumentError
 from nnctl.errors import ShapeError
 
 
@@ -132,16 +133,78 @@ def test_channel_mismatch_after_build_is_reported():
 @pytest.mark.parametrize(
     "make,fragment",
     [
-        (lambda: FullyConnected(0, "relu"), "n_out must be a positive integer; got 0"),
-        (lambda: FullyConnected(-3, "relu"), "got -3"),
         (lambda: FullyConnected(3, "rleu"), "did you mean 'relu'"),
         (lambda: FullyConnected(3, "relu", "he_unifrom"), "did you mean 'he_uniform'"),
-        (lambda: Conv2D(3, (0, 3), "relu"), "kernel_shape must be a positive integer"),
-        (lambda: Conv2D(3, (3, 3), "relu", pad="full"), "pad must be 'same', 'valid'"),
-        (lambda: Pool2D((2, 2), "median"), "mode must be one of max, average"),
-        (lambda: Dropout(1.0), r"rate must be a number in \[0, 1\)"),
     ],
 )
-def test_bad_constructor_arguments(make, fragment):
+def test_unknown_component_names(make, fragment):
     with pytest.raises(ValueError, match=fragment):
         make()
+
+
+@pytest.mark.parametrize(
+    "make,argument,message",
+    [
+        (lambda: FullyConnected(0, "relu"), "n_out", "must be a positive integer; got 0"),
+        (lambda: FullyConnected(-3, "relu"), "n_out", "must be a positive integer; got -3"),
+        (lambda: Conv2D(3, (0, 3)), "kernel_shape", "must be a positive integer; got 0"),
+        (lambda: Conv2D(3, (3, 3, 3)), "kernel_shape", "must be an integer or a pair"),
+        (lambda: Conv2D(3, stride=True), "stride", "must be a positive integer; got True"),
+        (lambda: Conv2D(3, (3, 3), pad="full"), "pad", "must be 'same', 'valid'"),
+        (lambda: Conv2D(3, (3, 3), pad=[1, -1]), "pad", "must be 'same', 'valid', an"),
+        (lambda: Pool2D((2, 2), "median"), "mode", "must be one of 'max', 'average'"),
+        (lambda: Dropout(1.0), "rate", "must be a number in [0, 1); got 1.0"),
+        (lambda: Dropout(True), "rate", "must be a number in [0, 1); got True"),
+        (lambda: LeakyReLU(1.5), "alpha", "must be a number in [0, 1); got 1.5"),
+        (lambda: ELU(0), "alpha", "must be a positive number; got 0"),
+    ],
+)
+def test_bad_constructor_arguments_name_the_argument(make, argument, message):
+    with pytest.raises(ArgumentError) as info:
+        make()
+    assert info.value.argument == argument
+    assert info.value.message.startswith(message)
+    assert str(info.value).startswith(f"{argument} {message}")
+
+
+def test_flops_and_parameters_by_hand():
+    # conv 3x3 over 8x8x2 -> 8x8x4: 18 multiply-adds per output value, + bias/activation
+    conv = Conv2D(4, (3, 3), "relu")
+    assert conv.parameter_count((8, 8, 2)) == (3 * 3 * 2 + 1) * 4
+    assert conv.flops((8, 8, 2)) == (2 * 18 + 1) * 8 * 8 * 4
+    # pool 2x2 stride 2 -> 4x4x4: one operation per window element
+    assert Pool2D((2, 2), stride=2).flops((8, 8, 4)) == 4 * 4 * 4 * 4
+    assert Pool2D((2, 2), stride=2).parameter_count((8, 8, 4)) == 0
+    # an image into fully_connected: 64 inputs per output
+    fc = FullyConnected(10, "softmax")
+    assert fc.parameter_count((4, 4, 4)) == (64 + 1) * 10
+    assert fc.flops((4, 4, 4)) == (2 * 64 + 1) * 10
+    for free in (Flatten(), Dropout(0.5)):
+        assert free.flops((4, 4, 4)) == 0 and free.parameter_count((4, 4, 4)) == 0
+
+
+def test_base_layer_defaults():
+    class Identity(Layer):
+        def forward(self, X):
+            return X
+
+    assert Identity().flops((3, 5)) == 0 and Identity().parameter_count((3, 5)) == 0
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: FullyConnected(5), (7,)),
+        (lambda: FullyConnected(5), (3, 3, 2)),
+        (lambda: Conv2D(3, (2, 3), stride=2, pad="valid"), (7, 6, 2)),
+        (lambda: Pool2D((3, 3), "average", pad=1), (5, 5, 2)),
+        (lambda: Flatten(), (2, 3)),
+        (lambda: Dropout(0.1), (4,)),
+    ],
+)
+def test_parameter_count_before_build_equals_the_built_count(make, shape):
+    layer = make()
+    expected = layer.parameter_count(shape)
+    layer.build(shape)
+    assert layer.parameter_count() == expected
+    assert sum(p.size for p in layer.parameters.values()) == expected

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nnctl.core import (
+    L2,
     Conv2D,
     Dropout,
     Flatten,
@@ -15,6 +16,7 @@ from nnctl.core import (
     SoftMax,
     initialize_loss,
 )
+from nnctl.core.checks import ArgumentError
 from nnctl.errors import CheckpointError
 
 
@@ -131,3 +133,35 @@ def test_iter_parameters_and_counts():
                      ("FullyConnected", "b")]  # fmt: skip
     assert net.parameter_count() == (9 * 1 + 1) * 4 + (36 + 1) * 3
     assert net.output_shapes((6, 6, 1)) == [(6, 6, 4), (3, 3, 4), (36,), (36,), (3,)]
+
+
+def test_bad_dtype_names_the_argument():
+    with pytest.raises(ArgumentError) as info:
+        NeuralNetwork([FullyConnected(2)], "l2", dtype="float16")
+    assert info.value.argument == "dtype"
+    assert info.value.message == "must be one of 'float32', 'float64'; got 'float16'"
+
+
+class ScaledL2(L2):
+    """L2 times a factor: a loss with an argument (not registered)."""
+
+    type_name = "scaled_l2"
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+
+    def get_config(self):
+        return {"type": self.type_name, "scale": self.scale}
+
+
+def test_get_config_gives_the_loss_with_its_arguments():
+    layers = [FullyConnected(2)]
+    assert NeuralNetwork(layers, "l2").get_config()["loss"] == "l2"
+    assert NeuralNetwork(layers, {"type": "cross_entropy"}).get_config()["loss"] == "cross_entropy"
+    net = NeuralNetwork(layers, ScaledL2(3.0))
+    assert net.get_config() == {
+        "layers": [layers[0].get_config()],
+        "loss": {"type": "scaled_l2", "scale": 3.0},
+    }
+    assert "loss={'type': 'scaled_l2', 'scale': 3.0}" in repr(net)

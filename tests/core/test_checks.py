@@ -1,0 +1,72 @@
+"""core/checks.py: every check converts good values and raises ArgumentError naming its
+argument (as data, not only in the text) for bad ones."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from nnctl.core import checks
+from nnctl.core.checks import ArgumentError
+
+# (check, extra arguments, good value, converted, bad value, message)
+TABLE = [
+    (checks.number, (), -2, -2.0, float("nan"), "must be a finite number; got nan"),
+    (checks.positive, (), 3, 3.0, 0, "must be a positive number; got 0"),
+    (checks.non_negative, (), 0, 0.0, -1e-9, "must be a non-negative number; got -1e-09"),
+    (checks.fraction, (), 0.5, 0.5, 1.0, "must be a number in [0, 1); got 1.0"),
+    (checks.integer, (2,), np.int64(2), 2, 1, "must be an integer >= 2; got 1"),
+    (checks.positive_int, (), 7, 7, True, "must be a positive integer; got True"),
+    (checks.positive_int_pair, (), 3, (3, 3), [3, 0], "must be a positive integer; got 0"),
+    (checks.flag, (), np.bool_(True), True, 1, "must be true or false; got 1"),
+    (checks.choice, (("a", "b"),), "b", "b", "c", "must be one of 'a', 'b'; got 'c'"),
+]
+CHECKS = [row[0] for row in TABLE]
+
+
+@pytest.mark.parametrize(
+    "check, extra, good, converted, bad, message", TABLE, ids=[c.__name__ for c in CHECKS]
+)
+def test_check_converts_and_raises_a_typed_error(check, extra, good, converted, bad, message):
+    value = check("some_arg", good, *extra)
+    assert value == converted and type(value) is type(converted)
+    with pytest.raises(ArgumentError) as info:
+        check("some_arg", bad, *extra)
+    assert info.value.argument == "some_arg"
+    assert info.value.message == message
+    assert str(info.value) == f"some_arg {message}"
+    assert isinstance(info.value, ValueError)  # callers catching ValueError still do
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ([1, 2, 3], "must be an integer or a pair of integers; got [1, 2, 3]"),
+        ((2, "x"), "must be a positive integer; got 'x'"),
+        (2.0, "must be a positive integer; got 2.0"),
+    ],
+)
+def test_pair_errors_name_the_pair(value, message):
+    with pytest.raises(ArgumentError) as info:
+        checks.positive_int_pair("stride", value)
+    assert (info.value.argument, info.value.message) == ("stride", message)
+
+
+def test_booleans_and_infinities_are_not_numbers():
+    for check in (checks.number, checks.positive, checks.non_negative, checks.fraction):
+        for bad in (True, np.bool_(False), float("inf"), "1", None):
+            with pytest.raises(ArgumentError):
+                check("x", bad)
+
+
+def test_every_check_is_in_the_table():
+    """A check added to core/checks.py needs a row above."""
+    predicates = {"show", "is_int", "is_real"}
+    public = {
+        name
+        for name, obj in inspect.getmembers(checks, inspect.isfunction)
+        if obj.__module__ == checks.__name__ and not name.startswith("_")
+    }
+    assert public - predicates == {c.__name__ for c in CHECKS}
