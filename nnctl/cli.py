@@ -12,9 +12,19 @@ import sys
 import click
 
 from nnctl import __version__
-from nnctl.errors import NnctlError
+from nnctl.errors import NnctlError, error_lines
 
-COMMAND_MODULES = ("config", "data", "train", "evaluate", "tools", "sweep")
+COMMAND_MODULES = (
+    "config",
+    "data",
+    "train",
+    "evaluate",
+    "timing",
+    "gradcheck",
+    "runs",
+    "plot",
+    "sweep",
+)
 
 
 class NnctlGroup(click.Group):
@@ -26,8 +36,8 @@ class NnctlGroup(click.Group):
         except NnctlError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            for line in str(error).splitlines() or [type(error).__name__]:
-                click.echo(f"error: {line}", err=True)
+            for line in error_lines(error):
+                click.echo(line, err=True)
             sys.exit(error.exit_code)
 
 

@@ -89,3 +89,8 @@ class Interrupted(NnctlError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.exit_code = 128 + int(signum)
+
+
+def error_lines(error: NnctlError) -> list[str]:
+    """How an error is shown to users: ``error: ...``, one line per line of its message."""
+    return [f"error: {line}" for line in str(error).splitlines() or [type(error).__name__]]

@@ -147,7 +147,7 @@ def test_summary_counts_by_hand(tmp_path):
     assert result.stdout.splitlines() == [
         "small: data 'digits', dtype float32",
         "#  layer            output shape  parameters",
-        "   input            8x8x1                   ",
+        "   input            8x8x1",
         "0  conv2d           8x8x4                 40",
         "1  pool2d           4x4x4                  0",
         "2  dropout          4x4x4                  0",

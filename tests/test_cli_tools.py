@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,8 +15,10 @@ from click.testing import CliRunner
 
 from nnctl.cli import main
 from nnctl.core import NeuralNetwork
+from nnctl.core.gradcheck import check_network
 from nnctl.core.layers import Dropout, FullyConnected
-from nnctl.train import inspect
+from nnctl.core.synthetic import synthetic_batch
+from nnctl.train import timing
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 IRIS = str(CONFIGS / "iris-mlp.yaml")
@@ -91,6 +93,29 @@ def test_time_bad_config_is_one_line_error(tmp_path):
     assert result.exit_code == 1 and result.output.startswith("error: ")
 
 
+def test_layer_by_layer_times_each_layer_once_and_restores_the_network(monkeypatch):
+    layers = [FullyConnected(5, "relu"), Dropout(0.2), FullyConnected(3, "softmax")]
+    net = NeuralNetwork(layers, "cross_entropy", seed=0, input_shape=(4,))
+    X, Y = synthetic_batch(net, (4,), "classification", 6, np.random.default_rng(0))
+    state = net.rng.bit_generator.state
+    expected = net.forward(X)
+    net.rng.bit_generator.state = state  # the same dropout mask below
+    ticks = itertools.count()  # every reading of the clock is 1 s after the last
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(ticks)))
+    with timing.layer_by_layer(net) as watches:
+        assert net.fuse is False
+        out = net.forward(X)
+        net.backward(Y, out)
+    np.testing.assert_array_equal(out, expected)
+    # one interval each: backward calling backward_linear is not counted twice, and the
+    # softmax + cross-entropy head (the network calls backward_linear) is timed
+    assert [(w.forward_ms, w.backward_ms) for w in watches] == [(1000.0, 1000.0)] * 3
+    assert net.fuse is True
+    assert not any(
+        {"forward", "backward", "backward_linear"} & set(vars(layer)) for layer in layers
+    )
+
+
 # --- gradcheck --------------------------------------------------------------------------
 
 
@@ -132,25 +157,24 @@ def test_gradcheck_json_reports_each_parameter(cnn_config):
 def test_gradcheck_dropout_mask_is_fixed_between_evaluations():
     layers = [FullyConnected(6, "tanh"), Dropout(0.5), FullyConnected(2, "linear")]
     net = NeuralNetwork(layers, "l2", seed=1, dtype="float64", input_shape=(3,))
-    spec = SimpleNamespace(input_shape=(3,), task="regression", n_classes=None)
-    results = inspect.gradcheck(net, spec, batch_size=5, samples=8)
+    X, Y = synthetic_batch(net, (3,), "regression", 5, np.random.default_rng(0))
+    results = check_network(net, X, Y, samples=8)
     assert len(results) == 4 and max(r.max_relative_error for r in results) < 1e-6
 
 
 def test_synthetic_batch_targets():
     rng = np.random.default_rng(0)
     net = NeuralNetwork([FullyConnected(3, "softmax")], "cross_entropy", input_shape=(4,))
-    spec = SimpleNamespace(input_shape=(4,), task="classification", n_classes=3)
-    X, Y = inspect.synthetic_batch(net, spec, 7, rng)
+    X, Y = synthetic_batch(net, (4,), "classification", 7, rng)
     assert X.shape == (7, 4) and X.dtype == np.float32
     assert Y.shape == (7, 3) and set(np.unique(Y)) <= {0.0, 1.0} and (Y.sum(axis=1) == 1).all()
 
 
 def test_gradcheck_refuses_float32():
     net = NeuralNetwork([FullyConnected(2)], "l2", input_shape=(3,))
-    spec = SimpleNamespace(input_shape=(3,), task="regression", n_classes=None)
-    with pytest.raises(Exception, match="float64"):
-        inspect.gradcheck(net, spec)
+    X, Y = synthetic_batch(net, (3,), "regression", 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="float64"):
+        check_network(net, X, Y)
 
 
 # --- runs -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import click
 import yaml
 
 from nnctl.commands.options import config_argument
+from nnctl.commands.table import format_table
 from nnctl.config import load_config
 from nnctl.config.model import format_shape
 from nnctl.config.summary import human, summarize
@@ -59,12 +60,8 @@ def summary(config: str, overrides: tuple[str, ...]) -> None:
     for row in table.rows:
         shape = format_shape(row.output_shape)
         rows.append((str(row.index), row.type, shape, f"{row.parameters:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     click.echo(f"{cfg.name}: data '{cfg.spec.name}', dtype {table.dtype}")
-    for r in rows:
-        click.echo(
-            f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
-        )
+    click.echo(format_table(rows, right={0, 3}))
     click.echo(f"total parameters: {table.parameters:,}")
     click.echo(f"FLOPs per example (forward): {human(table.flops)} ({table.flops:,})")
     click.echo(f"activation memory per example: {human(table.activation_bytes, 'B')}")

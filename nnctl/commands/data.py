@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from nnctl.commands.table import format_table
 from nnctl.data.builtin import DATASETS, builtin_counts
 from nnctl.data.fetch import fetch as fetch_dataset
 from nnctl.errors import DataError
@@ -50,9 +51,7 @@ def list_cmd(data_dir: str | None) -> None:
         shape = "x".join(str(s) for s in ds.input_shape)
         present = "yes" if ds.present(data_dir) else "no"
         rows.append((name, shape, str(ds.n_classes), f"{n_train}/{n_test}", ds.source, present))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    click.echo(format_table(rows))
 
 
 @data.command("info")

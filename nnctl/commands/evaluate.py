@@ -10,14 +10,13 @@ import click
 import numpy as np
 
 from nnctl import data as datamod
+from nnctl.commands.options import PATH
 from nnctl.data import Split
 from nnctl.data.inputs import read_features, read_labelled
 from nnctl.errors import CheckpointError, NnctlError
+from nnctl.fileio import atomic_write_bytes, atomic_write_text
 from nnctl.train import run
-from nnctl.train.checkpoint import atomic_write_bytes, atomic_write_text
 from nnctl.train.evaluate import evaluate, predict_outputs
-
-PATH = click.Path(path_type=str)
 
 
 def _split_to_evaluate(model, split_name: str, data_file: str | None):

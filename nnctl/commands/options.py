@@ -21,6 +21,9 @@ import click
 
 from nnctl.config.overrides import split_override
 
+PATH = click.Path(path_type=str)
+"""A file or folder argument, passed on as a string and checked by the command itself."""
+
 SET_HELP = (
     "Override a config value, e.g. --set optimizer.lr=0.01 --set model.layers[0].n_out=128; "
     "VALUE is read as YAML. Repeatable."

@@ -6,12 +6,11 @@ import json
 
 import click
 
-from nnctl.commands.options import config_argument, positive_int
+from nnctl import layout
+from nnctl.commands.options import PATH, config_argument, positive_int
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.sweep import runner
 from nnctl.sweep.spec import is_sweep_file, parse_grid_option, spec_from_config, spec_from_file
-
-PATH = click.Path(path_type=str)
 
 
 def _check_grid(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
@@ -87,7 +86,7 @@ def sweep_command(config, overrides, grid, out, jobs, backend, address, cpus_per
 
 
 def _finish(result: runner.SweepResult) -> None:
-    table = result.out / "sweep.csv"
+    table = result.out / layout.SWEEP_CSV
     if result.stopped:
         raise Interrupted(f"sweep stopped; run the same command again to continue ({table})",
                           result.stopped)  # fmt: skip

@@ -7,11 +7,8 @@ import sys
 
 import click
 
-from nnctl.commands.options import config_argument
-from nnctl.config import load_config
-from nnctl.train import run
-
-PATH = click.Path(path_type=str)
+from nnctl.commands.options import PATH, config_argument
+from nnctl.train import entry
 
 
 def output_options(function):
@@ -64,9 +61,8 @@ def train_command(config, overrides, out, resume_dir, force, as_json, quiet):
       nnctl train configs/digits-mlp.yaml --set optimizer.lr=0.01 --out runs/lr01
       acc=$(nnctl train configs/iris-mlp.yaml --json | jq .test.accuracy)
     """
-    config = load_config(config, overrides)
-    _, summary = run.train(config, out=out, resume_dir=resume_dir, force=force, quiet=quiet,
-                           argv=sys.argv)  # fmt: skip
+    _, summary = entry.train_file(config, overrides, out=out, resume_dir=resume_dir,
+                                  force=force, quiet=quiet, argv=sys.argv)  # fmt: skip
     _emit_summary(summary, as_json, quiet)
 
 
@@ -80,8 +76,7 @@ def resume_command(run_dir, as_json, quiet):
     Example:
       nnctl resume runs/digits-mlp-20261130-221500
     """
-    config = run.run_config(run_dir)
-    _, summary = run.train(config, resume_dir=run_dir, quiet=quiet, argv=sys.argv)
+    _, summary = entry.resume_run(run_dir, quiet=quiet, argv=sys.argv)
     _emit_summary(summary, as_json, quiet)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from nnctl.data import files
 from nnctl.data.builtin import get_builtin
 from nnctl.errors import DataError
+from nnctl.fileio import fsync_dir
 
 TIMEOUT = 60
 
@@ -53,17 +54,6 @@ def _download(url: str, folder: Path, expected: files.Checksums) -> Path:
         raise
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fetch(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -93,7 +83,7 @@ def fetch(
         raise
     for tmp, fname in temps:
         os.replace(tmp, folder / fname)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return folder
 
 

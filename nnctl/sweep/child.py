@@ -1,4 +1,9 @@
-"""``python -m nnctl.sweep.child ARGS...``: ``nnctl ARGS...`` that dies with its parent.
+"""``python -m nnctl.sweep.child REQUEST``: one training that dies with its parent.
+
+REQUEST is a JSON object of ``nnctl.train.entry.train_exit_code``'s arguments: ``config``,
+``overrides`` and ``out`` for a new run, or ``resume_dir``; and ``argv``, the equivalent
+``nnctl`` command line, which meta.json records. The exit code is the one ``nnctl train``
+would give (0, 1, 3 diverged, 130/143 interrupted), with the same ``error:`` lines.
 
 Trials run as child processes of a sweep worker (a local worker thread or a Ray task).
 If that worker dies (killed, out of memory, a lost Ray node), its training process must not
@@ -10,6 +15,7 @@ parent goes away (``PR_SET_PDEATHSIG``); elsewhere it simply runs.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -33,10 +39,9 @@ def die_with_parent() -> None:
 
 def main() -> None:
     die_with_parent()
-    from nnctl.cli import main as cli
+    from nnctl.train.entry import train_exit_code
 
-    sys.argv[0] = "nnctl"  # recorded in meta.json as the run's command
-    cli(sys.argv[1:], prog_name="nnctl")
+    sys.exit(train_exit_code(**json.loads(sys.argv[1])))
 
 
 if __name__ == "__main__":

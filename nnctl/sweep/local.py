@@ -1,6 +1,6 @@
 """The local backend: at most ``workers`` trials at a time, each a child process.
 
-A trial spends its life in its own ``nnctl train`` process (see ``trial.run_trial``), so a
+A trial spends its life in its own training process (see ``trial.run_trial``), so a
 pool of threads that start and wait for those processes is all the scheduling needed; the
 processes do the work, each with its share of BLAS threads. SIGINT or SIGTERM stops the
 sweep: trials not started stay pending, running ones get SIGTERM, which makes them finish

@@ -7,20 +7,19 @@ in the folder identifies the sweep, so a different sweep cannot mix its trials i
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnctl import layout
 from nnctl.errors import NnctlError
+from nnctl.fileio import atomic_write_json
 from nnctl.sweep import table
 from nnctl.sweep.local import LocalPool, available_cpus
 from nnctl.sweep.spec import SweepSpec, Trial, validate_trials
 from nnctl.sweep.trial import FAILED, TrialJob
-from nnctl.train.checkpoint import atomic_write_text
 
-SPEC_FILE = "sweep.json"
 BACKENDS = ("local", "ray")
 
 
@@ -48,10 +47,10 @@ class SweepOptions:
 def prepare_folder(out: Path, spec: SweepSpec) -> None:
     """Create ``out`` with ``sweep.json``; refuse a folder that holds another sweep."""
     fingerprint = spec.fingerprint()
-    path = out / SPEC_FILE
+    path = out / layout.SWEEP_SPEC_FILE
     if path.exists():
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
+            saved = layout.read_file(path)
         except (OSError, ValueError) as error:
             raise NnctlError(f"{path}: unreadable ({error})") from None
         differing = [key for key in fingerprint if saved.get(key) != fingerprint[key]]
@@ -62,7 +61,7 @@ def prepare_folder(out: Path, spec: SweepSpec) -> None:
     if out.exists() and any(out.iterdir()):
         raise NnctlError(f"{out}: exists and is not a sweep folder; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(fingerprint, indent=2) + "\n")
+    atomic_write_json(path, fingerprint)
 
 
 def to_run(rows: dict[int, dict], retry_failed: bool) -> set[int]:

@@ -1,9 +1,9 @@
 """The sweep's table: ``sweep.jsonl`` and ``sweep.csv``, one row per trial.
 
 Rows are built from the trial folders (``summary.json``, ``metrics.jsonl``, ``meta.json``
-and ``trial.json``), so the table can always be rebuilt from the runs. Both files are
-rewritten atomically (temporary file, fsync, rename) whenever a trial starts or finishes:
-a reader sees the old table or the new one, never half a table.
+and ``trial.json``, read by ``nnctl.layout``), so the table can always be rebuilt from the
+runs. Both files are rewritten atomically (temporary file, fsync, rename) whenever a trial
+starts or finishes: a reader sees the old table or the new one, never half a table.
 """
 
 from __future__ import annotations
@@ -13,37 +13,20 @@ import io
 import json
 from pathlib import Path
 
+from nnctl import layout
+from nnctl.fileio import atomic_write_text
 from nnctl.sweep.spec import Trial, format_value
 from nnctl.sweep.trial import FAILED, read_record
-from nnctl.train import rundir
-from nnctl.train.checkpoint import atomic_write_text
 
-JSONL_FILE, CSV_FILE = "sweep.jsonl", "sweep.csv"
 RESULT_COLUMNS = ("epochs", "best_val_loss", "best_val_accuracy", "test_loss", "test_accuracy",
                   "wall_seconds", "attempts", "error")  # fmt: skip
-
-
-def _load_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _metrics(trial_dir: Path) -> list[dict]:
-    try:
-        lines = (trial_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        return [row for row in map(json.loads, filter(str.strip, lines)) if isinstance(row, dict)]
-    except (OSError, ValueError):
-        return []
 
 
 def trial_status(trial_dir: Path) -> str:
     """completed, diverged or failed (recorded outcomes), interrupted (started, not
     finished: resumable), or pending (never started)."""
-    meta = _load_json(trial_dir / rundir.META_FILE)
-    if meta.get("status") == "completed" and (trial_dir / rundir.SUMMARY_FILE).is_file():
+    meta = layout.load_json(trial_dir / layout.META_FILE)
+    if meta.get("status") == "completed" and (trial_dir / layout.SUMMARY_FILE).is_file():
         return "completed"
     recorded = read_record(trial_dir).get("status")
     if recorded in FAILED:
@@ -55,22 +38,15 @@ def trial_status(trial_dir: Path) -> str:
 
 def trial_results(trial_dir: Path) -> dict:
     """Epochs, best validation and test metrics from the summary (or the epoch log)."""
-    summary = _load_json(trial_dir / rundir.SUMMARY_FILE)
-    best, test = summary.get("best") or {}, summary.get("test") or {}
-    results = {"epochs": summary.get("epochs"), "best_val_loss": best.get("val_loss"),
-               "best_val_accuracy": best.get("val_accuracy"), "test_loss": test.get("loss"),
-               "test_accuracy": test.get("accuracy")}  # fmt: skip
-    if summary:
-        return results
-    rows = _metrics(trial_dir)
-    losses = [r["val_loss"] for r in rows if isinstance(r.get("val_loss"), (int, float))]
-    accuracies = [
-        r["val_accuracy"] for r in rows if isinstance(r.get("val_accuracy"), (int, float))
-    ]
-    results["epochs"] = rows[-1].get("epoch") if rows else None
-    results["best_val_loss"] = min(losses, default=None)
-    results["best_val_accuracy"] = max(accuracies, default=None)
-    return results
+    files = layout.RunFiles.read(trial_dir)
+    test = files.summary.get("test") or {}
+    return {
+        "epochs": files.epochs,
+        "best_val_loss": files.best("val_loss", min),
+        "best_val_accuracy": files.best("val_accuracy"),
+        "test_loss": test.get("loss"),
+        "test_accuracy": test.get("accuracy"),
+    }
 
 
 def make_row(trial: Trial, trial_dir: Path, status: str | None = None) -> dict:
@@ -88,8 +64,8 @@ def write_table(out: Path, rows: list[dict]) -> None:
     """Rewrite ``sweep.jsonl`` and ``sweep.csv`` in ``out`` (rows in index order)."""
     rows = sorted(rows, key=lambda row: row["index"])
     lines = "".join(json.dumps(row, sort_keys=False) + "\n" for row in rows)
-    atomic_write_text(out / JSONL_FILE, lines)
-    atomic_write_text(out / CSV_FILE, to_csv(rows))
+    atomic_write_text(out / layout.SWEEP_JSONL, lines)
+    atomic_write_text(out / layout.SWEEP_CSV, to_csv(rows))
 
 
 def to_csv(rows: list[dict]) -> str:

@@ -1,4 +1,4 @@
-"""Run one trial: ``nnctl train`` (or ``nnctl resume``) in a child process, in its folder.
+"""Run one trial: a training (or its resumption) in a child process, in the trial's folder.
 
 The same function runs in a local worker thread and inside a Ray task, so a trial behaves
 the same on both backends. It is idempotent: a trial whose folder holds a checkpoint is
@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nnctl
+from nnctl import layout
+from nnctl.fileio import atomic_write_json
 from nnctl.sweep.child import PARENT_VARIABLE
-from nnctl.train import rundir
-from nnctl.train.checkpoint import atomic_write_text
 
-TRIAL_FILE, LOG_FILE = "trial.json", "trial.log"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
 FAILED = ("failed", "diverged")
@@ -52,19 +51,15 @@ class TrialJob:
 
 def read_record(trial_dir: Path) -> dict:
     """The trial's ``trial.json``, or {} if it has none (or a broken one)."""
-    try:
-        record = json.loads((Path(trial_dir) / TRIAL_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return layout.load_json(Path(trial_dir) / layout.TRIAL_FILE)
 
 
 def write_record(trial_dir: Path, record: dict) -> None:
-    atomic_write_text(Path(trial_dir) / TRIAL_FILE, json.dumps(record, indent=2) + "\n")
+    atomic_write_json(Path(trial_dir) / layout.TRIAL_FILE, record)
 
 
 def can_resume(trial_dir: Path) -> bool:
-    return rundir.is_run_dir(trial_dir) and (trial_dir / "checkpoints" / "last.npz").is_file()
+    return layout.is_run_dir(trial_dir) and layout.last_checkpoint(trial_dir).is_file()
 
 
 def run_trial(job: TrialJob | dict, on_start: Callable | None = None) -> dict:
@@ -101,12 +96,22 @@ def _identity(job: TrialJob) -> dict:
             "overrides": job.overrides, "params": job.params}  # fmt: skip
 
 
-def _command(job: TrialJob, trial_dir: Path, resume: bool) -> list[str]:
-    child = [sys.executable, "-m", "nnctl.sweep.child"]
+def nnctl_command(job: TrialJob, trial_dir: Path, resume: bool) -> list[str]:
+    """The ``nnctl`` command line that does what the trial does (kept in meta.json)."""
     if resume:
-        return [*child, "resume", str(trial_dir), "--quiet"]
+        return ["nnctl", "resume", str(trial_dir), "--quiet"]
     sets = [arg for override in job.overrides for arg in ("--set", override)]
-    return [*child, "train", job.base, *sets, "--out", str(trial_dir), "--quiet"]
+    return ["nnctl", "train", job.base, *sets, "--out", str(trial_dir), "--quiet"]
+
+
+def _command(job: TrialJob, trial_dir: Path, resume: bool) -> list[str]:
+    """The child process: ``nnctl.sweep.child`` with the training to run, as JSON."""
+    request = {"argv": nnctl_command(job, trial_dir, resume)}
+    if resume:
+        request["resume_dir"] = str(trial_dir)
+    else:
+        request.update(config=job.base, overrides=job.overrides, out=str(trial_dir))
+    return [sys.executable, "-m", "nnctl.sweep.child", json.dumps(request)]
 
 
 def child_environment(threads: int) -> dict[str, str]:
@@ -121,7 +126,7 @@ def child_environment(threads: int) -> dict[str, str]:
 
 def _run_child(job, trial_dir: Path, resume: bool, record: dict, on_start):
     """Run the child to its end; (exit code, seconds, error message or None)."""
-    log_path = trial_dir / LOG_FILE
+    log_path = trial_dir / layout.TRIAL_LOG
     start = time.monotonic()
     with open(log_path, "ab") as log:
         offset = log.tell()

@@ -1,4 +1,5 @@
-"""Checkpoints: one ``.npz`` of plain arrays plus JSON metadata, written atomically.
+"""Checkpoints: one ``.npz`` of plain arrays plus JSON metadata, written atomically
+(``nnctl.fileio``).
 
 Layout inside the archive: ``model/<key>`` (network weights), ``optim/<key>``,
 ``sched/<key>``, ``prep/<key>`` (preprocessing statistics), ``rng/<name>/<field>``
@@ -10,42 +11,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from nnctl.errors import CheckpointError
+from nnctl.fileio import atomic_write_bytes
 
 FORMAT_VERSION = 1
 META_KEY = "__meta__"
 MASK64 = (1 << 64) - 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def rng_to_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -12,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from nnctl.train.checkpoint import atomic_write_text
+from nnctl import layout
+from nnctl.fileio import atomic_write_text
 
 COLUMNS = [
     "epoch", "step", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -24,14 +25,15 @@ class MetricsLog:
     """Appends one row per epoch to ``metrics.jsonl`` and ``metrics.csv``."""
 
     def __init__(self, run_dir: Path):
-        self.jsonl = Path(run_dir) / "metrics.jsonl"
-        self.csv = Path(run_dir) / "metrics.csv"
+        self.jsonl = Path(run_dir) / layout.METRICS_JSONL
+        self.csv = Path(run_dir) / layout.METRICS_CSV
 
     def rows(self) -> list[dict]:
-        if not self.jsonl.exists():
+        """The rows logged so far ([] before the first epoch)."""
+        try:
+            return layout.read_file(self.jsonl)
+        except FileNotFoundError:
             return []
-        lines = self.jsonl.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
 
     def append(self, row: dict) -> None:
         self._append(self.jsonl, json.dumps(row, sort_keys=False) + "\n")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from nnctl import data as datamod
+from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
 from nnctl.data import Preprocessor
 from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
@@ -48,7 +48,7 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
     else:
         run_dir = rundir.prepare_new_run(Path(out) if out else rundir.default_run_dir(config.name))
         rundir.write_config(run_dir, config.data)
-        rundir.write_json(run_dir / rundir.META_FILE, rundir.start_meta(config, argv))
+        rundir.start_meta(run_dir, config, argv)
     experiment = build(config)
     splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
     settings = TrainSettings.from_config(config.data)
@@ -57,7 +57,7 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
                       settings, run_dir, seed=config.data.get("seed", 0),
                       config_hash=config.hash(), reporter=reporter)  # fmt: skip
     trainer.extra_meta = {"config": config.data}
-    last = run_dir / "checkpoints" / "last.npz"
+    last = layout.last_checkpoint(run_dir)
     if resume_dir is not None and last.exists():
         trainer.restore(last)
         reporter.message(f"resuming {run_dir} at epoch {trainer.progress.epoch + 1}, "
@@ -73,15 +73,15 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
         rundir.finish_meta(run_dir, "diverged")
         raise
     summary = {"run_dir": str(run_dir), "config": config.name, **summary}
-    rundir.write_json(run_dir / rundir.SUMMARY_FILE, summary)
+    rundir.write_summary(run_dir, summary)
     rundir.finish_meta(run_dir, "completed")
     return run_dir, summary
 
 
 def _check_resume(run_dir: Path, config, force: bool) -> Path:
-    if not rundir.is_run_dir(run_dir):
+    if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
-    saved = yaml.safe_load((run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8"))
+    saved = layout.read_required(run_dir / layout.CONFIG_FILE)
     differing = rundir.config_differences(saved, config.data)
     if differing and not force:
         shown = ", ".join(differing[:10]) + (" ..." if len(differing) > 10 else "")
@@ -97,9 +97,9 @@ def _check_resume(run_dir: Path, config, force: bool) -> Path:
 def run_config(run_dir: Path):
     """The Config a run was trained with (its resolved config.yaml)."""
     run_dir = Path(run_dir).expanduser()
-    if not rundir.is_run_dir(run_dir):
+    if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
-    config = load_config(run_dir / rundir.CONFIG_FILE)
+    config = load_config(run_dir / layout.CONFIG_FILE)
     config.name = run_dir.name
     return config
 
@@ -119,11 +119,11 @@ def open_model(target) -> TrainedModel:
     """Load RUN_DIR (the checkpoint its summary reports, else last) or a checkpoint file."""
     target = Path(target).expanduser()
     if target.is_dir():
-        summary_path = target / rundir.SUMMARY_FILE
+        summary_path = target / layout.SUMMARY_FILE
         if summary_path.exists():
-            checkpoint = target / rundir.read_json(summary_path)["checkpoint"]
+            checkpoint = target / layout.read_required(summary_path)["checkpoint"]
         else:
-            checkpoint = target / "checkpoints" / "last.npz"
+            checkpoint = layout.last_checkpoint(target)
     elif target.exists():
         checkpoint = target
     else:

@@ -1,18 +1,10 @@
-"""Run directories: where a training run keeps its config, metadata, logs and checkpoints.
+"""Starting and finishing a run directory: the folder, the resolved config and meta.json.
 
-```
-runs/digits-mlp-20261130-221500/
-  config.yaml      the fully resolved config
-  meta.json        versions, BLAS, seed, config hash, times, command line, status
-  metrics.jsonl    one row per epoch (and metrics.csv)
-  checkpoints/     last.npz (resume), best.npz, epoch-NNNN.npz
-  summary.json     best epoch and metrics, test metrics, wall time
-```
+The file names and readers are ``nnctl.layout``'s; this is the training side that writes.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -22,18 +14,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nnctl import __version__
-from nnctl.errors import CheckpointError, NnctlError
-from nnctl.train.checkpoint import atomic_write_text
-
-CONFIG_FILE, META_FILE, SUMMARY_FILE = "config.yaml", "meta.json", "summary.json"
+from nnctl import __version__, layout
+from nnctl.errors import NnctlError
+from nnctl.fileio import atomic_write_json, atomic_write_text
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def default_run_dir(config_name: str, root: Path = Path("runs")) -> Path:
+def default_run_dir(config_name: str, root: Path = layout.RUNS_ROOT) -> Path:
     """``runs/<config-name>-<timestamp>``, with ``-2``, ``-3``... if that exists already."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     candidate = root / f"{config_name}-{stamp}"
@@ -44,21 +34,18 @@ def default_run_dir(config_name: str, root: Path = Path("runs")) -> Path:
     return candidate
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file() and (path / META_FILE).is_file()
-
-
 def prepare_new_run(path: Path) -> Path:
     """Create ``path`` for a new run; refuse to reuse a folder that holds a run already."""
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise NnctlError(f"{path}: exists and is not a directory")
-    if path.is_dir() and (is_run_dir(path) or (path / "checkpoints").exists()):
+    checkpoints = path / layout.CHECKPOINT_DIR
+    if path.is_dir() and (layout.is_run_dir(path) or checkpoints.exists()):
         raise NnctlError(
             f"{path}: already holds a run; resume it with 'nnctl resume {path}' "
             "or choose another --out"
         )
-    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    checkpoints.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -70,25 +57,13 @@ def blas_info() -> str:
         return "unknown"
 
 
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise CheckpointError(f"{path}: not found") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: not valid JSON ({error})") from error
-
-
 def write_config(run_dir: Path, config: dict) -> None:
-    atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+    atomic_write_text(run_dir / layout.CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
 
 
-def start_meta(config, argv: list[str]) -> dict:
-    return {
+def start_meta(run_dir: Path, config, argv: list[str]) -> None:
+    """Write the new run's meta.json: versions, seed, config hash, command, status running."""
+    meta = {
         "nnctl": __version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
@@ -102,13 +77,19 @@ def start_meta(config, argv: list[str]) -> dict:
         "end_time": None,
         "status": "running",
     }
+    atomic_write_json(run_dir / layout.META_FILE, meta)
 
 
 def finish_meta(run_dir: Path, status: str) -> None:
-    path = run_dir / META_FILE
-    meta = read_json(path) if path.exists() else {}
+    """Record the end time and final status in meta.json."""
+    path = run_dir / layout.META_FILE
+    meta = layout.read_required(path) if path.exists() else {}
     meta.update(end_time=now_iso(), status=status)
-    write_json(path, meta)
+    atomic_write_json(path, meta)
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    atomic_write_json(run_dir / layout.SUMMARY_FILE, summary)
 
 
 def flatten_config(value, prefix: str = "") -> dict:

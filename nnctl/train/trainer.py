@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl import layout
 from nnctl.core.optimizers import grad_norm
 from nnctl.data import iterate_batches
 from nnctl.errors import DivergedError, Interrupted
@@ -123,7 +124,7 @@ class Trainer:
         plateau = settings.reduce_lr_on_plateau
         self.plateau = ReduceLROnPlateau(**plateau) if plateau else None
         self.log = MetricsLog(self.run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.checkpoint_dir = self.run_dir / layout.CHECKPOINT_DIR
         self.stop_signal: int | None = None  # set by a signal handler
         self.extra_meta: dict = {}  # stored in every checkpoint (the resolved config)
 
@@ -133,7 +134,7 @@ class Trainer:
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         while self.progress.epoch < self.settings.epochs and not self.progress.stopped_early:
             self._run_epoch()
-        self._save("last.npz")
+        self._save(layout.LAST_CHECKPOINT)
         return self._finish()
 
     def _run_epoch(self) -> None:
@@ -201,11 +202,11 @@ class Trainer:
             p.stopped_early = self.early.should_stop
         if improved and (self.settings.keep in ("best", "all")
                          or self.settings.test_checkpoint == "best"):  # fmt: skip
-            self._save("best.npz")
+            self._save(layout.BEST_CHECKPOINT)
         if p.epoch % self.settings.checkpoint_every == 0 or p.stopped_early:
-            self._save("last.npz")
+            self._save(layout.LAST_CHECKPOINT)
             if self.settings.keep == "all":
-                self._save(f"epoch-{p.epoch:04d}.npz")
+                self._save(layout.epoch_checkpoint(p.epoch))
 
     def _epoch_row(self) -> dict:
         p = self.progress
@@ -230,7 +231,7 @@ class Trainer:
     def _diverged(self, loss: float) -> None:
         p = self.progress
         what = f"loss {loss}" if not math.isfinite(loss) else "gradient norm inf/nan"
-        last = self.checkpoint_dir / "last.npz"
+        last = self.checkpoint_dir / layout.LAST_CHECKPOINT
         kept = f"; the last good checkpoint is {last}" if last.exists() else ""
         raise DivergedError(
             f"training diverged ({what}) at epoch {p.epoch + 1}, step {p.step + 1}; the bad "
@@ -238,7 +239,7 @@ class Trainer:
         )
 
     def _interrupt(self) -> None:
-        self._save("last.npz")
+        self._save(layout.LAST_CHECKPOINT)
         signum, p = self.stop_signal, self.progress
         raise Interrupted(
             f"interrupted at epoch {p.epoch + 1}, step {p.step}; checkpoint written. "
@@ -248,8 +249,10 @@ class Trainer:
 
     def _finish(self) -> dict:
         use_best = self.settings.test_checkpoint == "best"
-        best = self.checkpoint_dir / "best.npz"
-        checkpoint = best if use_best and best.exists() else self.checkpoint_dir / "last.npz"
+        best = self.checkpoint_dir / layout.BEST_CHECKPOINT
+        checkpoint = (
+            best if use_best and best.exists() else self.checkpoint_dir / layout.LAST_CHECKPOINT
+        )
         arrays, _ = load_checkpoint(checkpoint)
         self.network.load_state_dict(split_prefix(arrays, "model"))
         summary = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import numerical_gradient, relative_error
 
 from nnctl.core import (
     ACTIVATIONS,
@@ -20,6 +19,7 @@ from nnctl.core import (
     initialize_activation,
     initialize_loss,
 )
+from nnctl.core.gradcheck import check_network, numerical_gradient, relative_error
 
 TOL = 1e-6
 
@@ -219,23 +219,51 @@ def test_network_gradient(name, make):
         if loss == "cross_entropy"
         else rng.normal(size=(4, n_out))
     )
-
-    def objective():
-        net.rng = np.random.default_rng(9)
-        for layer in net.layers:
-            layer.rng = net.rng
-        return net.loss_value(Y, net.forward(X))
-
-    for key, param, _ in net.param_grads():
-        objective()
-        loss_value = net.backward(Y, _fwd(net, X))
-        assert np.isclose(loss_value, objective())
-        analytic = {k: g.copy() for k, _, g in net.param_grads()}[key]
-        assert relative_error(analytic, numerical_gradient(objective, param)) < TOL, key
+    state = net.rng.bit_generator.state
+    out = net.forward(X)
+    assert np.isclose(net.backward(Y, out), net.loss_value(Y, out))
+    net.rng.bit_generator.state = state  # the same dropout mask in the check
+    results = check_network(net, X, Y, samples=10**6)
+    assert [f"layers.{r.index}.{r.parameter}" for r in results] == [
+        key for key, _, _ in net.param_grads()
+    ]
+    for r in results:
+        assert r.checked == np.prod(r.shape), (r.index, r.parameter)
+        assert r.max_relative_error < TOL, (r.index, r.parameter)
 
 
-def _fwd(net, X):
-    net.rng = np.random.default_rng(9)
-    for layer in net.layers:
-        layer.rng = net.rng
-    return net.forward(X)
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    grad = numerical_gradient(lambda: float(np.sum(x**3)), x)
+    np.testing.assert_allclose(grad, 3 * x**2, rtol=1e-8)
+    assert x.tolist() == [[1.0, -2.0], [0.5, 3.0]]  # restored
+
+
+def test_relative_error_is_relative_to_the_gradients_scale():
+    assert relative_error([1.0, 100.0], [1.5, 100.0]) == pytest.approx(0.005)
+    assert relative_error([1.0], [1.5], scale=100.0) == pytest.approx(0.005)
+    assert relative_error([], []) == 0.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        relative_error([1.0, 2.0], [1.0])
+
+
+def test_check_network_finds_a_wrong_gradient(monkeypatch):
+    net = NeuralNetwork(
+        [FullyConnected(3, "tanh"), FullyConnected(2, "linear")],
+        "l2",
+        dtype="float64",
+        input_shape=(4,),
+    )
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
+    original = FullyConnected.backward_linear
+
+    def off_by_one_percent(self, dLdZ):
+        dLdX = original(self, dLdZ)
+        self.gradients["b"] = self.gradients["b"] * 1.01
+        return dLdX
+
+    monkeypatch.setattr(FullyConnected, "backward_linear", off_by_one_percent)
+    errors = {(r.index, r.parameter): r.max_relative_error for r in check_network(net, X, Y)}
+    assert errors[(0, "W")] < TOL and errors[(1, "W")] < TOL
+    assert 0.005 < errors[(0, "b")] < 0.02 and 0.005 < errors[(1, "b")] < 0.02

@@ -1,6 +1,6 @@
 """Shared helpers for sweep tests: a small digits config and the real ``nnctl`` executable.
 
-(No conftest.py here: it would shadow tests/conftest.py for modules importing it by name.)
+(No conftest.py here: it would shadow tests/data/conftest.py, which modules import by name.)
 """
 
 from __future__ import annotations

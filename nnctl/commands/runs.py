@@ -1,0 +1,74 @@
+"""``nnctl runs``: a table of the runs in a folder (``nnctl.runlist``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from nnctl import layout
+from nnctl.commands.options import PATH
+from nnctl.commands.table import format_table
+from nnctl.runlist import SORT_KEYS, RunRow, list_runs
+
+HEADER = ("name", "config", "optimizer", "lr", "batch", "epochs", "best val acc", "test acc",
+          "wall", "status")  # fmt: skip
+
+
+def _fmt(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _wall(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    minutes, secs = divmod(float(seconds), 60)
+    return f"{int(minutes)}m{secs:04.1f}s" if minutes else f"{secs:.1f}s"
+
+
+def _run_cells(row: RunRow) -> tuple[str, ...]:
+    epochs = _fmt(row.epochs) + (f"/{row.epochs_planned}" if row.epochs_planned else "")
+    status = row.status or "?"
+    if row.problems:
+        status += f" ({', '.join(row.problems)})"
+    return (row.name, _fmt(row.config), _fmt(row.optimizer), _fmt(row.lr, "g"),
+            _fmt(row.batch_size), epochs, _fmt(row.val_accuracy, ".4f"),
+            _fmt(row.test_accuracy, ".4f"), _wall(row.wall_seconds), status)  # fmt: skip
+
+
+@click.command("runs")
+@click.argument("directory", metavar="[DIR]", default=str(layout.RUNS_ROOT), type=PATH)
+@click.option("--sort", "sort_key", type=click.Choice(SORT_KEYS), default="name",
+              show_default=True, help="Column to sort by; accuracies best first.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
+def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
+    """List the runs in DIR (default runs/) and its sweep folders, or DIR if it is a run.
+
+    Shows config, optimizer and learning rate, batch size, epochs done/planned, best
+    validation accuracy (of the best checkpoint), test accuracy, wall time spent training
+    (over all sessions of a resumed run) and status.
+    Missing or malformed files are noted in the status column.
+
+    \b
+    Examples:
+      nnctl runs
+      nnctl runs runs/lr-sweep --sort val_accuracy
+      nnctl runs --json | jq '.[] | select(.status == "completed") | .name'
+    """
+    root = Path(directory).expanduser()
+    if directory == str(layout.RUNS_ROOT) and not root.exists():
+        rows = []
+    else:
+        rows = list_runs(root, sort_key)
+    if as_json:
+        click.echo(json.dumps([asdict(row) for row in rows]))
+        return
+    if not rows:
+        click.echo(f"no runs in {directory}", err=True)
+        return
+    click.echo(format_table([HEADER, *map(_run_cells, rows)], right={3, 4, 5, 6, 7, 8}))
+
+
+COMMANDS = [runs_command]

@@ -1,0 +1,207 @@
+"""Where runs and sweeps keep their files, and how those files are read back.
+
+```
+runs/digits-mlp-20261130-221500/     a run directory (default: runs/<config>-<timestamp>)
+  config.yaml      the fully resolved config
+  meta.json        versions, BLAS, seed, config hash, times, command line, status
+  metrics.jsonl    one row per epoch (and metrics.csv, the same rows)
+  checkpoints/     last.npz (resume), best.npz, epoch-NNNN.npz
+  summary.json     best epoch and metrics, test metrics, wall time
+  curves.png       what ``nnctl plot`` draws by default
+runs/lr-width/                       a sweep folder
+  sweep.json       the sweep's fingerprint (a different sweep may not reuse the folder)
+  sweep.jsonl      one row per trial (and sweep.csv)
+  000-optimizer.lr=0.01/   each trial: a run directory plus trial.json and trial.log
+```
+
+Every file is parsed by ``read_file``; the readers around it only decide what a missing or
+malformed file means: ``read_required`` and ``read_metrics`` raise (the file must be there),
+``load_json`` gives ``{}`` and ``RunFiles`` notes the problem and reads on (tables rebuilt
+from folders show whatever is there).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from nnctl.errors import CheckpointError, NnctlError
+
+RUNS_ROOT = Path("runs")
+CONFIG_FILE = "config.yaml"
+META_FILE = "meta.json"
+SUMMARY_FILE = "summary.json"
+METRICS_JSONL, METRICS_CSV = "metrics.jsonl", "metrics.csv"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT, BEST_CHECKPOINT = "last.npz", "best.npz"
+CURVES_FILE = "curves.png"
+SWEEP_SPEC_FILE = "sweep.json"
+SWEEP_JSONL, SWEEP_CSV = "sweep.jsonl", "sweep.csv"
+TRIAL_FILE, TRIAL_LOG = "trial.json", "trial.log"
+
+RUN_FILES = (CONFIG_FILE, META_FILE, SUMMARY_FILE, METRICS_JSONL)
+
+
+def epoch_checkpoint(epoch: int) -> str:
+    """The name of the checkpoint kept for ``epoch`` with ``keep: all``."""
+    return f"epoch-{epoch:04d}.npz"
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
+
+
+# --- finding runs -----------------------------------------------------------------------
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run that can be resumed or opened: it has its config and meta.json."""
+    return (path / CONFIG_FILE).is_file() and (path / META_FILE).is_file()
+
+
+def looks_like_run(path: Path) -> bool:
+    """A folder with any of a run's files (a broken run still counts)."""
+    return path.is_dir() and any((path / name).is_file() for name in RUN_FILES)
+
+
+def find_runs(root: Path) -> list[Path]:
+    """``root`` if it is a run, else the runs in it and in its sub-folders (sweeps)."""
+    if looks_like_run(root):
+        return [root]
+    found = []
+    for child in _subdirs(root):
+        if looks_like_run(child):
+            found.append(child)
+        else:
+            found.extend(grandchild for grandchild in _subdirs(child) if looks_like_run(grandchild))
+    return found
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def parse_jsonl(text: str) -> list[dict]:
+    """One JSON object per non-blank line; ValueError otherwise."""
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not all(isinstance(row, dict) for row in rows):
+        raise ValueError("not one JSON object per line")
+    return rows
+
+
+def _parse_yaml(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(str(error)) from None
+
+
+PARSERS = {
+    ".json": ("JSON", json.loads),
+    ".jsonl": ("JSON lines", parse_jsonl),
+    ".yaml": ("YAML", _parse_yaml),
+}
+
+
+def read_file(path: Path) -> dict | list[dict]:
+    """A run or sweep file, parsed by its suffix: a mapping (``.json``, ``.yaml``) or a list
+    of rows (``.jsonl``). FileNotFoundError when it is missing, ValueError when malformed."""
+    path = Path(path)
+    _, parse = PARSERS[path.suffix]
+    value = parse(path.read_text(encoding="utf-8"))
+    if path.suffix != ".jsonl" and not isinstance(value, dict):
+        raise ValueError("not a mapping")
+    return value
+
+
+def read_required(path: Path) -> dict:
+    """A file a run cannot do without (its config, meta or summary); CheckpointError when it
+    is missing or malformed."""
+    try:
+        return read_file(path)
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{path}: not found") from error
+    except ValueError as error:
+        kind, _ = PARSERS[Path(path).suffix]
+        raise CheckpointError(f"{path}: not valid {kind} ({error})") from error
+
+
+def load_json(path: Path) -> dict:
+    """A JSON mapping, or {} when the file is missing or malformed."""
+    try:
+        return read_file(path)
+    except (OSError, ValueError):
+        return {}
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The epoch rows of a run's metrics.jsonl; NnctlError if there are none."""
+    path = Path(run_dir).expanduser() / METRICS_JSONL
+    try:
+        rows = read_file(path)
+    except FileNotFoundError:
+        raise NnctlError(f"{run_dir}: no {METRICS_JSONL} (not a run directory?)") from None
+    except (OSError, ValueError) as error:
+        raise NnctlError(f"{path}: malformed ({error})") from None
+    if not rows:
+        raise NnctlError(f"{path}: no epochs logged yet")
+    return rows
+
+
+@dataclass
+class RunFiles:
+    """What a run directory holds, read without failing: a missing or malformed file reads
+    as empty and is noted in ``problems`` (``no meta.json``, ``bad summary.json``; a missing
+    summary is no problem, the run has not finished)."""
+
+    path: Path
+    config: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    metrics: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> RunFiles:
+        files = cls(Path(path))
+        files.config = files._read(CONFIG_FILE, {})
+        files.meta = files._read(META_FILE, {})
+        files.summary = files._read(SUMMARY_FILE, {})
+        files.metrics = files._read(METRICS_JSONL, [])
+        return files
+
+    def _read(self, name: str, empty):
+        try:
+            return read_file(self.path / name)
+        except FileNotFoundError:
+            if name != SUMMARY_FILE:
+                self.problems.append(f"no {name}")
+        except (OSError, ValueError):
+            self.problems.append(f"bad {name}")
+        return empty
+
+    @property
+    def epochs(self) -> int | None:
+        """The last epoch logged, else the summary's count."""
+        return self.metrics[-1].get("epoch") if self.metrics else self.summary.get("epochs")
+
+    def best(self, key: str, pick=max):
+        """``key`` of the summary's best epoch, else ``pick`` (max or min) of the logged
+        values; None when neither has one."""
+        best = self.summary.get("best")
+        if isinstance(best, dict) and best.get(key) is not None:
+            return best[key]
+        return pick(self.logged(key), default=None)
+
+    def logged(self, key: str) -> list[float]:
+        """The numeric values of ``key`` over the epoch rows."""
+        return [row[key] for row in self.metrics if isinstance(row.get(key), (int, float))]
