@@ -1,6 +1,5 @@
 """Shared helpers for config tests: a base config, patches on it, error collection and the
-file writers. (No conftest.py here: a second ``conftest`` module would shadow
-tests/conftest.py for the test modules that import it by name.)"""
+file writers, in a plain module that test files import by name."""
 
 from __future__ import annotations
 
