@@ -28,10 +28,11 @@ from nnctl.errors import ConfigError, ShapeError
 SHORTCUTS = ("auto", "identity", "projection")
 
 
-def initialize_layer(spec, path: str = "layer") -> Layer:
+def initialize_layer(spec, path: str = "") -> Layer:
     """A Layer from an instance, a name or a ``{type: ..., ...}`` mapping.
 
-    Errors are ConfigErrors whose path starts at ``path`` (``layers[1].n_out``).
+    Inside a block (``path`` given, e.g. ``layers[1]``) every error is a ConfigError whose
+    path starts there (``layers[1].n_out``), nested blocks adding their own steps.
     """
     if isinstance(spec, Layer):
         return spec
@@ -40,12 +41,16 @@ def initialize_layer(spec, path: str = "layer") -> Layer:
     if not isinstance(spec, dict) or "type" not in spec:
         raise ConfigError(path, f"must be a layer name or a mapping with 'type'; got {spec!r}")
     kwargs = dict(spec)
-    cls = LAYERS.get(kwargs.pop("type"), f"{path}.type")
+    cls = LAYERS.get(kwargs.pop("type"), f"{path}.type" if path else "type")
     try:
         return cls(**kwargs)
     except ConfigError as error:
-        raise ConfigError(f"{path}.{error.path}", error.message) from error
+        if not path:
+            raise
+        raise ConfigError(f"{path}.{error.path}" if error.path else path, error.message) from error
     except (TypeError, ValueError) as error:
+        if not path:
+            raise
         raise ConfigError(path, str(error)) from error
 
 
