@@ -77,8 +77,8 @@ def _layer_pass(network: NeuralNetwork, X, Y) -> tuple[list[float], list[float]]
         start = time.perf_counter()
         X = layer.forward(X)
         forward.append(_ms(start))
-    fused = network.fused_softmax_cross_entropy
-    dLdY = (X - Y) / X.shape[0] if fused else network.loss.backward(Y, X)
+    fused = network.fused_output
+    dLdY = network.loss.backward_logits(Y, X) if fused else network.loss.backward(Y, X)
     for position, layer in reversed(list(enumerate(network.layers))):
         start = time.perf_counter()
         last = position == len(network.layers) - 1
