@@ -1,7 +1,9 @@
 """Layers: the ``Layer`` base class, ``FullyConnected``, ``Flatten`` and ``Dropout``.
 
 Every layer keeps three ordered dicts, as in the seed: ``parameters`` (``"W"``, ``"b"``),
-``gradients`` (same keys and shapes) and ``cache`` (forward intermediates for backward).
+``gradients`` (same keys and shapes) and ``cache`` (forward intermediates for backward),
+plus ``buffers``: state that is saved and restored with the parameters but never trained
+(batch normalization's running statistics).
 Parameters are created lazily from the first input's shape, or up front by
 ``build(input_shape)`` when the shape is known (``input_shape`` excludes the batch axis).
 """
@@ -37,6 +39,7 @@ class Layer:
         self.parameters: OrderedDict[str, np.ndarray] = OrderedDict()
         self.gradients: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache: OrderedDict[str, object] = OrderedDict()
+        self.buffers: OrderedDict[str, np.ndarray] = OrderedDict()
         self.training = True
         self.rng: np.random.Generator | None = None
         self.dtype = np.dtype(np.float32)

@@ -2,8 +2,9 @@
 
 ``forward(X)`` runs the layers, ``backward(target, out)`` computes the loss and fills
 every layer's ``gradients``, ``predict(X, Y)`` evaluates without touching gradients.
-When the last layer's activation is softmax and the loss cross-entropy, ``backward``
-uses the exact combined gradient ``(Y_hat - Y) / batch`` and the loss from the logits.
+When the last layer's activation is the one its loss combines with (softmax with
+cross-entropy, sigmoid with binary cross-entropy), ``backward`` uses the loss's exact
+combined gradient (``(Y_hat - Y) / batch``) and the loss from the logits.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from nnctl.core.activations import SoftMax
 from nnctl.core.checks import choice
 from nnctl.core.fast import plan
-from nnctl.core.layers import ActivatedLayer, Layer
+from nnctl.core.layers import Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
 from nnctl.errors import CheckpointError, ShapeError
 from nnctl.registry import compact
@@ -117,13 +117,20 @@ class NeuralNetwork:
         return self._plan
 
     @property
-    def fused_softmax_cross_entropy(self) -> bool:
+    def fused_output(self) -> bool:
+        """Whether the last layer's activation and the loss combine into one exact gradient
+        (``loss.backward_logits``) passed to the layer's ``backward_linear``."""
         last = self.layers[-1] if self.layers else None
+        kind = getattr(self.loss, "fused_activation", None)
         return (
-            isinstance(self.loss, CrossEntropy)
-            and isinstance(last, ActivatedLayer)
-            and isinstance(last.activation, SoftMax)
+            kind is not None
+            and hasattr(last, "backward_linear")
+            and isinstance(getattr(last, "activation", None), kind)
         )
+
+    @property
+    def fused_softmax_cross_entropy(self) -> bool:
+        return self.fused_output and isinstance(self.loss, CrossEntropy)
 
     def backward(self, target: np.ndarray, out: np.ndarray) -> float:
         """Loss of ``out`` against ``target`` (same shape); fills every layer's gradients."""
@@ -131,10 +138,10 @@ class NeuralNetwork:
         if target.shape != out.shape:
             raise ShapeError(f"target shape {target.shape} does not match output {out.shape}")
         stages = self._stages()
-        if self.fused_softmax_cross_entropy:
+        if self.fused_output:
             last = self.layers[-1]
-            loss = CrossEntropy.forward_logits(target, last.cache["Z"])
-            dLdY = last.backward_linear((out - target) * out.dtype.type(1.0 / out.shape[0]))
+            loss = self.loss.forward_logits(target, last.cache["Z"])
+            dLdY = last.backward_linear(self.loss.backward_logits(target, out))
             stages = stages[:-1]
         else:
             loss = self.loss.forward(target, out)
@@ -146,8 +153,8 @@ class NeuralNetwork:
     def loss_value(self, target: np.ndarray, out: np.ndarray) -> float:
         """The loss of ``out`` against ``target``, touching no gradients."""
         target = np.asarray(target, dtype=self.dtype)
-        if self.fused_softmax_cross_entropy:
-            return CrossEntropy.forward_logits(target, self.layers[-1].cache["Z"])
+        if self.fused_output:
+            return self.loss.forward_logits(target, self.layers[-1].cache["Z"])
         return self.loss.forward(target, out)
 
     def predict(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -178,13 +185,24 @@ class NeuralNetwork:
     def parameter_count(self) -> int:
         return int(sum(a.size for _, _, a in self.iter_parameters()))
 
+    def state_arrays(self) -> list[tuple[str, np.ndarray]]:
+        """(dotted key, live array) of every parameter and buffer (running statistics),
+        layer by layer: ``layers.0.W``, ``layers.1.running_mean``, ``layers.3.0.W``."""
+        return [
+            (f"layers.{i}.{name}", array)
+            for i, layer in enumerate(self.layers)
+            for group in (layer.parameters, layer.buffers)
+            for name, array in group.items()
+        ]
+
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Copies of every parameter under dotted keys (``layers.0.W``)."""
-        return OrderedDict((key, param.copy()) for key, param, _ in self.param_grads())
+        """Copies of every parameter and buffer under dotted keys (``layers.0.W``)."""
+        return OrderedDict((key, array.copy()) for key, array in self.state_arrays())
 
     def load_state_dict(self, state) -> None:
-        """Copy arrays into the parameters; every key must match in name, shape and dtype."""
-        own = {key: param for key, param, _ in self.param_grads()}
+        """Copy arrays into the parameters and buffers; every key must match in name and
+        shape."""
+        own = dict(self.state_arrays())
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
             raise CheckpointError(

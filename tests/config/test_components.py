@@ -132,9 +132,17 @@ def test_loss_default_arguments_are_filled(write, scaled_l2):
 
 
 def test_loss_without_arguments_stays_a_name(write):
-    config = load_config(write(with_loss({"type": "cross_entropy"})))
-    assert config.data["model"]["loss"] == "cross_entropy"
-    assert build(config).network.get_config()["loss"] == "cross_entropy"
+    config = load_config(write(with_loss({"type": "l2"})))
+    assert config.data["model"]["loss"] == "l2"
+    assert build(config).network.get_config()["loss"] == "l2"
+
+
+def test_loss_arguments_are_kept_in_the_resolved_config(write):
+    config = load_config(write(with_loss({"type": "cross_entropy", "label_smoothing": 0.1})))
+    expected = {"type": "cross_entropy", "label_smoothing": 0.1, "class_weights": None}
+    assert config.data["model"]["loss"] == expected
+    assert build(config).network.get_config()["loss"] == expected
+    assert build(config).network.loss.label_smoothing == 0.1
 
 
 def test_bad_loss_arguments_name_key_and_line(write, scaled_l2):

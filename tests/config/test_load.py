@@ -91,12 +91,12 @@ def test_bare_names_for_components(write):
     path = write(
         "data: {dataset: digits}\n"
         "model:\n  layers: [flatten, {type: fully_connected, n_out: 10, activation: softmax}]\n"
-        "  loss: {type: cross_entropy}\n"
+        "  loss: {type: l2}\n"
         "optimizer: adam\n"
     )
     data = load_config(path).data
     assert data["model"]["layers"][0] == {"type": "flatten"}
-    assert data["model"]["loss"] == "cross_entropy"
+    assert data["model"]["loss"] == "l2"
     assert data["optimizer"]["type"] == "adam" and data["optimizer"]["lr"] == 0.001
 
 
@@ -120,7 +120,7 @@ def test_extends_chain_merges_and_replaces_lists(write):
     assert data["train"]["epochs"] == 7
     assert data["optimizer"]["lr"] == 0.01 and data["optimizer"]["beta1"] == 0.8
     assert len(data["model"]["layers"]) == 1  # the list was replaced, not merged
-    assert data["model"]["loss"] == "cross_entropy"  # sibling keys still merged
+    assert data["model"]["loss"]["type"] == "cross_entropy"  # sibling keys still merged
 
 
 def test_extends_is_relative_to_the_file(write, tmp_path):

@@ -10,12 +10,19 @@ from nnctl.core import (
     ACTIVATIONS,
     LAYERS,
     LOSSES,
+    ActivationLayer,
+    BatchNorm,
+    Concat,
     Conv2D,
     Dropout,
     Flatten,
     FullyConnected,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    LayerNorm,
     NeuralNetwork,
     Pool2D,
+    Residual,
     initialize_activation,
     initialize_loss,
 )
@@ -71,21 +78,71 @@ def test_sigmoid_and_softmax_extremes_are_exact():
     np.testing.assert_array_equal(initialize_activation("softmax")(Z), [[0.0, 0.0, 1.0]])
 
 
-LOSS_CASES = {"cross_entropy": "probabilities", "l2": "real"}
+LOSS_CASES = {
+    "cross_entropy": "probabilities",
+    "l2": "real",
+    "binary_cross_entropy": "binary",
+    "huber": "real",
+    "l1": "real",
+}
+# Losses with arguments, checked like the plain ones.
+LOSS_OPTION_CASES = [
+    ({"type": "cross_entropy", "label_smoothing": 0.1}, "probabilities"),
+    ({"type": "cross_entropy", "class_weights": [1.0, 2.0, 0.5, 3.0, 1.5]}, "probabilities"),
+    (
+        {"type": "cross_entropy", "label_smoothing": 0.2, "class_weights": [2, 1, 1, 4, 0.5]},
+        "probabilities",
+    ),
+    ({"type": "huber", "delta": 0.3}, "real"),
+]
 
 
-@pytest.mark.parametrize("name", sorted(LOSS_CASES))
-def test_loss_gradient(name):
-    loss = initialize_loss(name)
-    rng = np.random.default_rng(2)
-    if LOSS_CASES[name] == "probabilities":
+def _loss_cases():
+    for name, kind in sorted(LOSS_CASES.items()):
+        yield pytest.param(name, kind, id=name)
+    for spec, kind in LOSS_OPTION_CASES:
+        options = ",".join(f"{k}={v}" for k, v in spec.items() if k != "type")
+        yield pytest.param(spec, kind, id=f"{spec['type']}({options})")
+
+
+def _loss_inputs(kind: str, rng):
+    """Targets and outputs of shape (6, 5) for one kind of loss."""
+    if kind == "probabilities":
         Y = np.eye(5)[rng.integers(0, 5, size=6)]
         Y_hat = rng.uniform(0.05, 1.0, size=(6, 5))
-        Y_hat /= Y_hat.sum(axis=1, keepdims=True)
-    else:
-        Y, Y_hat = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+        return Y, Y_hat / Y_hat.sum(axis=1, keepdims=True)
+    if kind == "binary":
+        return rng.integers(0, 2, size=(6, 5)).astype(float), rng.uniform(0.05, 0.95, (6, 5))
+    Y, Y_hat = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    return Y, np.where(np.abs(Y_hat - Y) < 1e-3, Y + 0.1, Y_hat)  # away from |d| = 0
+
+
+@pytest.mark.parametrize("spec,kind", list(_loss_cases()))
+def test_loss_gradient(spec, kind):
+    loss = initialize_loss(spec)
+    Y, Y_hat = _loss_inputs(kind, np.random.default_rng(2))
     numeric = numerical_gradient(lambda: loss.forward(Y, Y_hat), Y_hat)
     assert relative_error(loss.backward(Y, Y_hat), numeric) < TOL
+
+
+FUSED_LOSS_CASES = [
+    case for case in _loss_cases() if initialize_loss(case.values[0]).fused_activation
+]
+
+
+@pytest.mark.parametrize("spec,kind", FUSED_LOSS_CASES)
+def test_fused_loss_gradient_from_logits(spec, kind):
+    """Losses that combine with their output activation: ``backward_logits`` is the
+    gradient of ``forward_logits`` with respect to the logits, and ``forward_logits`` is the
+    loss of the activated outputs."""
+    loss = initialize_loss(spec)
+    rng = np.random.default_rng(6)
+    Y, _ = _loss_inputs(kind, rng)
+    Z = rng.normal(scale=2.0, size=Y.shape)
+    activation = loss.fused_activation()
+    numeric = numerical_gradient(lambda: loss.forward_logits(Y, Z), Z)
+    assert relative_error(loss.backward_logits(Y, activation(Z)), numeric) < TOL
+    assert np.isclose(loss.forward_logits(Y, Z), loss.forward(Y, activation(Z)), rtol=1e-12)
 
 
 def test_cross_entropy_never_takes_log_of_zero():
@@ -125,6 +182,56 @@ LAYER_CASES = {
     ],
     "flatten": [(lambda: Flatten(), (3, 2, 4, 2))],
     "dropout": [(lambda: Dropout(0.4), (4, 6)), (lambda: Dropout(0.0), (2, 3, 3, 1))],
+    "activation": [
+        (lambda: ActivationLayer("tanh"), (3, 4)),
+        (lambda: ActivationLayer({"type": "elu", "alpha": 0.5}), (2, 3, 3, 2)),
+        (lambda: ActivationLayer("softmax"), (2, 3, 2, 4)),
+    ],
+    "batch_norm": [  # training mode: batch statistics
+        (lambda: BatchNorm(), (4, 5)),
+        (lambda: BatchNorm(momentum=0.5, eps=1e-3), (2, 3, 4, 3)),
+        (lambda: BatchNorm(), (1, 3, 3, 2)),  # one image: rows * cols values per channel
+    ],
+    "layer_norm": [(lambda: LayerNorm(), (3, 5)), (lambda: LayerNorm(eps=1e-3), (2, 3, 2, 4))],
+    "global_avg_pool": [(lambda: GlobalAvgPool(), (2, 3, 4, 3))],
+    "global_max_pool": [(lambda: GlobalMaxPool(), (2, 3, 4, 3))],
+    "residual": [
+        # identity shortcut
+        (
+            lambda: Residual([Conv2D(3, 3, "tanh"), BatchNorm(), Conv2D(3, 3)], "identity", "tanh"),
+            (2, 5, 5, 3),
+        ),
+        # projection with stride 2 (auto: the layers halve the size and change the channels)
+        (
+            lambda: Residual([Conv2D(4, 3, "tanh", stride=2), Conv2D(4, 3)], "auto", "elu"),
+            (2, 5, 5, 2),
+        ),
+        # a projection on request, on vectors; dropout inside (the same mask every call)
+        (lambda: Residual([Dropout(0.3), FullyConnected(5, "tanh")], "projection", "tanh"), (3, 5)),
+        (lambda: Residual([FullyConnected(4, "tanh"), LayerNorm()], "auto", "linear"), (3, 6)),
+        # nested: a residual inside a concat branch inside a residual, and layer specs
+        (
+            lambda: Residual(
+                [
+                    Concat(
+                        [[Residual([Conv2D(2, 3, "tanh")], activation="tanh")], ["batch_norm"], []]
+                    ),
+                    {"type": "conv2d", "n_out": 3, "kernel_shape": 1},
+                ],
+                activation="sigmoid",
+            ),
+            (2, 4, 4, 3),
+        ),
+    ],
+    "concat": [
+        (
+            lambda: Concat(
+                [[Conv2D(2, 3, "tanh")], [Pool2D(3, "max", stride=1, pad=1)], [BatchNorm()]]
+            ),
+            (2, 4, 5, 3),
+        ),
+        (lambda: Concat([[FullyConnected(3, "tanh")], [LayerNorm()], []]), (3, 4)),
+    ],
 }
 
 
@@ -206,6 +313,65 @@ def _network_cases():
         ),
     )
 
+    yield (
+        "resnet-bn-gap-ce-options",
+        lambda: (
+            [
+                Conv2D(3, (3, 3), "tanh"),
+                Residual(
+                    [Conv2D(4, 3, "elu", stride=2), BatchNorm(), Conv2D(4, 3)], activation="tanh"
+                ),
+                Residual([BatchNorm(), ActivationLayer("tanh"), Conv2D(4, 3)], "identity", "elu"),
+                GlobalAvgPool(),
+                Dropout(0.2),
+                FullyConnected(3, "softmax"),
+            ],
+            {"type": "cross_entropy", "label_smoothing": 0.1, "class_weights": [1.0, 2.0, 0.5]},
+            (6, 6, 2),
+        ),
+    )
+    yield (
+        "concat-gmp-layernorm-bce",
+        lambda: (
+            [
+                Conv2D(3, (3, 3), "tanh"),
+                Concat([[Conv2D(2, 1, "tanh")], [Pool2D(3, "average", stride=1, pad=1)], []]),
+                GlobalMaxPool(),
+                LayerNorm(),
+                FullyConnected(4, "sigmoid"),
+            ],
+            "binary_cross_entropy",
+            (5, 5, 2),
+        ),
+    )
+    yield (
+        "mlp-residual-huber",
+        lambda: (
+            [
+                FullyConnected(5, "tanh"),
+                Residual([FullyConnected(5, "elu"), LayerNorm()], activation="linear"),
+                FullyConnected(2),
+            ],
+            {"type": "huber", "delta": 0.5},
+            (3,),
+        ),
+    )
+    yield ("mlp-l1", lambda: ([FullyConnected(4, "tanh"), FullyConnected(2)], "l1", (3,)))
+    yield (
+        "activation-layer-softmax-ce",
+        lambda: ([FullyConnected(4), ActivationLayer("softmax")], "cross_entropy", (3,)),
+    )
+
+
+def _targets(loss, n_out: int, rng) -> np.ndarray:
+    """One-hot rows for cross-entropy, 0/1 for binary cross-entropy, reals otherwise."""
+    kind = loss["type"] if isinstance(loss, dict) else loss
+    if kind == "cross_entropy":
+        return np.eye(n_out)[rng.integers(0, n_out, 4)]
+    if kind == "binary_cross_entropy":
+        return rng.integers(0, 2, size=(4, n_out)).astype(float)
+    return rng.normal(size=(4, n_out))
+
 
 @pytest.mark.parametrize("name,make", list(_network_cases()))
 def test_network_gradient(name, make):
@@ -214,11 +380,7 @@ def test_network_gradient(name, make):
     rng = np.random.default_rng(8)
     X = rng.normal(size=(4,) + input_shape)
     n_out = net.output_shapes(input_shape)[-1][0]
-    Y = (
-        np.eye(n_out)[rng.integers(0, n_out, 4)]
-        if loss == "cross_entropy"
-        else rng.normal(size=(4, n_out))
-    )
+    Y = _targets(loss, n_out, rng)
     state = net.rng.bit_generator.state
     out = net.forward(X)
     assert np.isclose(net.backward(Y, out), net.loss_value(Y, out))

@@ -158,7 +158,11 @@ class ScaledL2(L2):
 def test_get_config_gives_the_loss_with_its_arguments():
     layers = [FullyConnected(2)]
     assert NeuralNetwork(layers, "l2").get_config()["loss"] == "l2"
-    assert NeuralNetwork(layers, {"type": "cross_entropy"}).get_config()["loss"] == "cross_entropy"
+    assert NeuralNetwork(layers, {"type": "cross_entropy"}).get_config()["loss"] == {
+        "type": "cross_entropy",
+        "label_smoothing": 0.0,
+        "class_weights": None,
+    }
     net = NeuralNetwork(layers, ScaledL2(3.0))
     assert net.get_config() == {
         "layers": [layers[0].get_config()],

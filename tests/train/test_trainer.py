@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from nnctl.core import Dropout, FullyConnected, NeuralNetwork
+from nnctl.core import BatchNorm, Dropout, FullyConnected, NeuralNetwork, Residual
 from nnctl.core.optimizers import SGD, Adam
 from nnctl.core.schedules import Exponential
 from nnctl.data import DataSpec, Preprocessor, Split, Splits
@@ -195,3 +195,34 @@ def test_metrics_rows_have_the_documented_columns(tmp_path):
     assert row["step"] == 5 and 0 <= row["val_accuracy"] <= 1 and math.isfinite(row["val_loss"])
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("epoch,step,lr,train_loss")
+
+
+def make_bn_trainer(run_dir):
+    """Batch normalization inside a residual block: running statistics must resume too."""
+    layers = [
+        FullyConnected(8, "relu"),
+        Residual([BatchNorm(momentum=0.8), FullyConnected(8, "tanh"), Dropout(0.2)]),
+        BatchNorm(),
+        FullyConnected(3, "softmax"),
+    ]
+    loss = {"type": "cross_entropy", "label_smoothing": 0.1, "class_weights": [1.0, 2.0, 3.0]}
+    net = NeuralNetwork(layers, loss, seed=3, input_shape=(6,))
+    settings = TrainSettings(epochs=4, batch_size=16)
+    return Trainer(net, Adam(lr=0.05), None, make_splits(), settings, run_dir, seed=5)
+
+
+def test_batch_norm_statistics_resume_bit_identically(tmp_path):
+    straight = make_bn_trainer(tmp_path / "a")
+    straight.fit()
+    interrupted = make_bn_trainer(tmp_path / "b")
+    interrupted.reporter = StopAt(interrupted, step=13)
+    with pytest.raises(Interrupted):
+        interrupted.fit()
+    resumed = make_bn_trainer(tmp_path / "b")
+    resumed.restore(tmp_path / "b" / "checkpoints" / "last.npz")
+    resumed.fit()
+    expected = weights(straight)
+    assert "layers.1.0.running_var" in expected and "layers.2.running_mean" in expected
+    assert not np.array_equal(expected["layers.2.running_var"], np.ones(8, np.float32))
+    for key, value in weights(resumed).items():
+        assert np.array_equal(value, expected[key]), key

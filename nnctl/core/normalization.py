@@ -1,0 +1,184 @@
+"""Normalization layers: ``BatchNorm`` and ``LayerNorm``.
+
+Both standardize their input over some axes, ``x_hat = (X - mean) / sqrt(var + eps)``
+with the biased variance, then apply a learned per-feature scale and shift,
+``Y = gamma * x_hat + beta``. ``gamma`` (ones) and ``beta`` (zeros) have shape
+``(features,)``, the size of the input's last axis (channels of NHWC images, features of
+vectors). They differ in the axes they average over:
+
+- ``BatchNorm``: every axis but the last (the batch and, for images, all positions), with
+  running statistics for evaluation mode;
+- ``LayerNorm``: the last axis only (the features of one example, or the channels of one
+  image position), the same in training and evaluation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from nnctl.core import checks
+from nnctl.core.layers import LAYERS, Layer
+from nnctl.errors import ShapeError
+
+
+def standardize(X: np.ndarray, axes: tuple[int, ...], eps: float):
+    """``(x_hat, mean, var, inv_std)`` of ``X`` over ``axes``; the statistics keep their
+    dims so they broadcast against ``X``; ``var`` is the biased (population) variance."""
+    mean = X.mean(axis=axes, keepdims=True)
+    centered = X - mean
+    var = np.mean(centered * centered, axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + X.dtype.type(eps))
+    centered *= inv_std
+    return centered, mean, var, inv_std
+
+
+def standardize_backward(dxhat, xhat, inv_std, axes: tuple[int, ...]) -> np.ndarray:
+    """dL/dX of ``x_hat = standardize(X, axes)`` given ``dxhat = dL/dx_hat``.
+
+    The mean and the variance depend on every element they average over, hence the two
+    correction terms: ``inv_std * (dxhat - mean(dxhat) - x_hat * mean(dxhat * x_hat))``.
+    """
+    mean_d = dxhat.mean(axis=axes, keepdims=True)
+    mean_dx = np.mean(dxhat * xhat, axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_d - xhat * mean_dx)
+
+
+class Normalization(Layer):
+    """Shared parts: ``gamma``/``beta`` over the last axis, the affine map and its
+    parameter gradients. Subclasses define ``_standardize`` and ``_standardize_backward``."""
+
+    def __init__(self, eps: float) -> None:
+        super().__init__()
+        self.eps = checks.positive("eps", eps)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1:
+            raise ShapeError(f"{type(self).__name__}: input must have a feature axis; got ()")
+        return tuple(input_shape)
+
+    def parameter_count(self, input_shape=None) -> int:
+        if input_shape is not None:
+            return 2 * int(input_shape[-1])
+        return super().parameter_count()
+
+    def _create_parameters(self, input_shape) -> None:
+        n = input_shape[-1]
+        self.parameters = OrderedDict(
+            gamma=np.ones(n, dtype=self.dtype), beta=np.zeros(n, dtype=self.dtype)
+        )
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, ..., features) → Y of the same shape."""
+        self._ensure_built(X)
+        xhat, inv_std = self._standardize(X)
+        self.cache["xhat"], self.cache["inv_std"] = xhat, inv_std
+        return xhat * self.parameters["gamma"] + self.parameters["beta"]
+
+    def backward(self, dLdY: np.ndarray) -> np.ndarray:
+        """dLdY : (batch, ..., features) → dLdX of the same shape."""
+        xhat, inv_std = self.cache["xhat"], self.cache["inv_std"]
+        over = tuple(range(dLdY.ndim - 1))  # every axis but the features
+        self.gradients["gamma"] = np.sum(dLdY * xhat, axis=over)
+        self.gradients["beta"] = dLdY.sum(axis=over)
+        if not self.needs_input_grad:
+            return None
+        return self._standardize_backward(dLdY * self.parameters["gamma"], xhat, inv_std)
+
+
+@LAYERS.register("batch_norm")
+class BatchNorm(Normalization):
+    """Batch normalization: each channel of NHWC images (each feature of vectors)
+    standardized with the statistics of the batch in training, of the running averages in
+    evaluation; then scaled by ``gamma`` and shifted by ``beta``.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1)
+        Keras convention: ``running = momentum * running + (1 - momentum) * batch``.
+        The default 0.9 is PyTorch's default (``momentum=0.1`` there, the opposite
+        convention).
+    eps : float > 0
+        Added to the variance before the square root (PyTorch's default 1e-5).
+
+    Training normalizes with the biased batch variance and updates ``running_var`` with the
+    unbiased one (times ``m / (m - 1)`` for ``m`` values per channel), as PyTorch does. The
+    running statistics (``running_mean`` zeros, ``running_var`` ones, shape ``(features,)``)
+    are ``buffers``: saved in checkpoints, never trained. Training needs more than one value
+    per channel: a batch of one vector is a ShapeError (one image has rows * cols values).
+    """
+
+    def __init__(self, momentum: float = 0.9, eps: float = 1e-5) -> None:
+        super().__init__(eps)
+        self.momentum = checks.fraction("momentum", momentum)
+
+    def _create_parameters(self, input_shape) -> None:
+        super()._create_parameters(input_shape)
+        n = input_shape[-1]
+        self.buffers = OrderedDict(
+            running_mean=np.zeros(n, dtype=self.dtype), running_var=np.ones(n, dtype=self.dtype)
+        )
+
+    def _standardize(self, X: np.ndarray):
+        axes = tuple(range(X.ndim - 1))
+        if not self.training:
+            self.cache["batch_statistics"] = False
+            inv_std = 1.0 / np.sqrt(self.buffers["running_var"] + X.dtype.type(self.eps))
+            return (X - self.buffers["running_mean"]) * inv_std, inv_std
+        m = X.size // X.shape[-1]  # values per channel
+        if m < 2:
+            raise ShapeError(
+                f"BatchNorm: training needs more than one value per channel to compute batch "
+                f"statistics; got input of shape {X.shape} (use batches of 2 or more)"
+            )
+        xhat, mean, var, inv_std = standardize(X, axes, self.eps)
+        self._update_running(mean.reshape(-1), var.reshape(-1) * X.dtype.type(m / (m - 1)))
+        self.cache["batch_statistics"] = True
+        return xhat, inv_std
+
+    def _update_running(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
+        """In place, so arrays handed out by ``buffers`` (and state dicts) stay live."""
+        keep, new = self.dtype.type(self.momentum), self.dtype.type(1.0 - self.momentum)
+        for name, batch in (("running_mean", mean), ("running_var", unbiased_var)):
+            running = self.buffers[name]
+            running *= keep
+            running += new * batch
+
+    def _standardize_backward(self, dxhat, xhat, inv_std):
+        if not self.cache["batch_statistics"]:
+            return dxhat * inv_std  # fixed running statistics: an affine map
+        return standardize_backward(dxhat, xhat, inv_std, tuple(range(dxhat.ndim - 1)))
+
+    def get_config(self) -> dict:
+        return {"type": self.type_name, "momentum": self.momentum, "eps": self.eps}
+
+
+@LAYERS.register("layer_norm")
+class LayerNorm(Normalization):
+    """Layer normalization over the last axis: each example's features (or each image
+    position's channels) standardized on their own, then scaled by ``gamma`` and shifted by
+    ``beta``; the same in training and evaluation.
+
+    Parameters
+    ----------
+    eps : float > 0
+        Added to the variance before the square root (PyTorch's default 1e-5).
+
+    This is Keras' ``LayerNormalization()`` (``axis=-1``) and PyTorch's
+    ``nn.LayerNorm(features)``; on NHWC images it normalizes each position over its channels
+    (``nn.LayerNorm([C, H, W])``, over every non-batch axis, is not what this computes).
+    """
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__(eps)
+
+    def _standardize(self, X: np.ndarray):
+        xhat, _, _, inv_std = standardize(X, (-1,), self.eps)
+        return xhat, inv_std
+
+    def _standardize_backward(self, dxhat, xhat, inv_std):
+        return standardize_backward(dxhat, xhat, inv_std, (-1,))
+
+    def get_config(self) -> dict:
+        return {"type": self.type_name, "eps": self.eps}
