@@ -1,12 +1,13 @@
 """The ``nnctl`` command line: a click group whose commands live in ``nnctl.commands``.
 
-User errors (NnctlError) become one line on stderr and the error's exit code; ``--debug``
-shows the traceback instead.
+User errors (NnctlError) become one line on stderr and the error's exit code, Ctrl-C exit
+130 (not click's "Aborted!" and 1); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
@@ -39,6 +40,11 @@ class NnctlGroup(click.Group):
             for line in error_lines(error):
                 click.echo(line, err=True)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C outside training (reading a config, a data file)
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo("error: interrupted", err=True)
+            sys.exit(128 + signal.SIGINT)
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

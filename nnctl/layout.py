@@ -6,8 +6,9 @@ runs/digits-mlp-20261130-221500/     a run directory (default: runs/<config>-<ti
   meta.json        versions, BLAS, seed, config hash, times, command line, status
   metrics.jsonl    one row per epoch (and metrics.csv, the same rows)
   checkpoints/     last.npz (resume), best.npz, epoch-NNNN.npz
-  summary.json     best epoch and metrics, test metrics, wall time
+  summary.json     best epoch and metrics, test metrics, training time
   curves.png       what ``nnctl plot`` draws by default
+  .lock            held by the process training the run (``nnctl.train.lock``)
 runs/lr-width/                       a sweep folder
   sweep.json       the sweep's fingerprint (a different sweep may not reuse the folder)
   sweep.jsonl      one row per trial (and sweep.csv)
@@ -41,6 +42,7 @@ CURVES_FILE = "curves.png"
 SWEEP_SPEC_FILE = "sweep.json"
 SWEEP_JSONL, SWEEP_CSV = "sweep.jsonl", "sweep.csv"
 TRIAL_FILE, TRIAL_LOG = "trial.json", "trial.log"
+LOCK_FILE = ".lock"
 
 RUN_FILES = (CONFIG_FILE, META_FILE, SUMMARY_FILE, METRICS_JSONL)
 
@@ -90,12 +92,33 @@ def _subdirs(path: Path) -> list[Path]:
 # --- reading ----------------------------------------------------------------------------
 
 
+def split_partial_line(text: str) -> tuple[str, str]:
+    """(the complete lines, a partial last line): the last line when it has no newline and
+    is not valid JSON, which is what a crash during an append leaves; else ""."""
+    head, _, last = text.rpartition("\n")
+    if not last.strip():
+        return text, ""
+    try:
+        json.loads(last)
+    except ValueError:
+        return head + "\n" if head else "", last
+    return text, ""
+
+
 def parse_jsonl(text: str) -> list[dict]:
-    """One JSON object per non-blank line; ValueError otherwise."""
-    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not all(isinstance(row, dict) for row in rows):
-        raise ValueError("not one JSON object per line")
-    return rows
+    """One JSON object per non-blank line, a partial last line ignored; ValueError naming
+    the line otherwise."""
+    numbered = []
+    for number, line in enumerate(split_partial_line(text)[0].splitlines(), 1):
+        if line.strip():
+            try:
+                numbered.append((number, json.loads(line)))
+            except ValueError as error:
+                raise ValueError(f"line {number}: {getattr(error, 'msg', error)}") from None
+    wrong = [number for number, row in numbered if not isinstance(row, dict)]
+    if wrong:
+        raise ValueError(f"line {wrong[0]}: not a JSON object")
+    return [row for _, row in numbered]
 
 
 def _parse_yaml(text: str):
@@ -161,7 +184,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
 class RunFiles:
     """What a run directory holds, read without failing: a missing or malformed file reads
     as empty and is noted in ``problems`` (``no meta.json``, ``bad summary.json``; a missing
-    summary is no problem, the run has not finished)."""
+    summary or epoch log is no problem: the run has not finished, or not logged an epoch)."""
 
     path: Path
     config: dict = field(default_factory=dict)
@@ -183,7 +206,7 @@ class RunFiles:
         try:
             return read_file(self.path / name)
         except FileNotFoundError:
-            if name != SUMMARY_FILE:
+            if name not in (SUMMARY_FILE, METRICS_JSONL):
                 self.problems.append(f"no {name}")
         except (OSError, ValueError):
             self.problems.append(f"bad {name}")
@@ -193,6 +216,15 @@ class RunFiles:
     def epochs(self) -> int | None:
         """The last epoch logged, else the summary's count."""
         return self.metrics[-1].get("epoch") if self.metrics else self.summary.get("epochs")
+
+    @property
+    def train_seconds(self) -> float | None:
+        """Seconds spent in training steps over all sessions of the run: the summary's, else
+        the logged epochs' sum (start-up, data loading and evaluation are not counted)."""
+        if isinstance(self.summary.get("train_seconds"), (int, float)):
+            return self.summary["train_seconds"]
+        seconds = self.logged("seconds")
+        return round(sum(seconds), 3) if seconds else None
 
     def best(self, key: str, pick=max):
         """``key`` of the summary's best epoch, else ``pick`` (max or min) of the logged

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from nnctl import layout
 from nnctl.errors import NnctlError
+from nnctl.train.lock import is_locked
 
 SORT_KEYS = ("name", "config", "optimizer", "lr", "batch_size", "epochs", "status",
-             "val_accuracy", "test_accuracy", "wall_seconds")  # fmt: skip
+             "val_accuracy", "test_accuracy", "val_loss", "train_loss", "test_loss",
+             "train_seconds")  # fmt: skip
+#: Sorted best first: accuracies descending; everything else (losses too) ascending.
 DESCENDING = ("val_accuracy", "test_accuracy")
 
 
 @dataclass
 class RunRow:
-    """One line of ``nnctl runs``; None where a value is unknown."""
+    """One line of ``nnctl runs``; None where a value is unknown.
+
+    ``val_*`` and ``train_loss`` are the best checkpoint's epoch's (else the best logged),
+    ``test_*`` the summary's; ``train_seconds`` is the time spent in training steps over
+    all sessions (not start-up, data loading or evaluation).
+    """
 
     name: str
     path: str
@@ -29,7 +36,10 @@ class RunRow:
     status: str | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None
-    wall_seconds: float | None = None
+    val_loss: float | None = None
+    train_loss: float | None = None
+    test_loss: float | None = None
+    train_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -41,22 +51,13 @@ def _get(mapping, *keys):
     return mapping
 
 
-def _seconds_between(start, end) -> float | None:
-    try:
-        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    except (TypeError, ValueError):
-        return None
-
-
-def _wall_seconds(files: layout.RunFiles) -> float | None:
-    """Training time over all sessions: the summary's, else the epochs' sum, else the
-    time between meta.json's start and end."""
-    if files.summary.get("train_seconds") is not None:
-        return files.summary["train_seconds"]
-    seconds = files.logged("seconds")
-    if seconds:
-        return round(sum(seconds), 3)
-    return _seconds_between(files.meta.get("start_time"), files.meta.get("end_time"))
+def _status(path: Path, recorded: str | None, problems: list[str]) -> str | None:
+    """meta.json's status, except that a run recorded as ``running`` whose lock no process
+    holds was killed (kill -9, a crash, a power loss): it is ``interrupted``, resumable."""
+    if recorded == "running" and (path / layout.LOCK_FILE).is_file() and not is_locked(path):
+        problems.append("its process is gone")
+        return "interrupted"
+    return recorded
 
 
 def read_run(path: Path, root: Path) -> RunRow:
@@ -74,10 +75,13 @@ def read_run(path: Path, root: Path) -> RunRow:
         batch_size=_get(config, "data", "batch_size"),
         epochs=files.epochs,
         epochs_planned=_get(config, "train", "epochs"),
-        status=meta.get("status") or summary.get("status"),
+        status=_status(path, meta.get("status") or summary.get("status"), files.problems),
         val_accuracy=files.best("val_accuracy"),
         test_accuracy=_get(summary, "test", "accuracy"),
-        wall_seconds=_wall_seconds(files),
+        val_loss=files.best("val_loss", min),
+        train_loss=files.best("train_loss", min),
+        test_loss=_get(summary, "test", "loss"),
+        train_seconds=files.train_seconds,
         problems=files.problems,
     )
 

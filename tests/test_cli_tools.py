@@ -221,7 +221,7 @@ def test_runs_json_and_sort_by_test_accuracy(runs_dir):
         s = summary(Path(row["path"]))
         assert row["test_accuracy"] == s["test"]["accuracy"]
         assert row["val_accuracy"] == s["best"]["val_accuracy"]
-        assert row["wall_seconds"] == s["train_seconds"] and row["problems"] == []
+        assert row["train_seconds"] == s["train_seconds"] and row["problems"] == []
     by_lr = json.loads(run("runs", str(runs_dir), "--json", "--sort", "lr").output)
     assert [row["lr"] for row in by_lr] == [0.01, 0.1, 0.3]
 

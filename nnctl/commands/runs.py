@@ -14,14 +14,14 @@ from nnctl.commands.table import format_table
 from nnctl.runlist import SORT_KEYS, RunRow, list_runs
 
 HEADER = ("name", "config", "optimizer", "lr", "batch", "epochs", "best val acc", "test acc",
-          "wall", "status")  # fmt: skip
+          "best val loss", "test loss", "train time", "status")  # fmt: skip
 
 
 def _fmt(value, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _wall(seconds) -> str:
+def _duration(seconds) -> str:
     if not isinstance(seconds, (int, float)):
         return "-"
     minutes, secs = divmod(float(seconds), 60)
@@ -35,26 +35,32 @@ def _run_cells(row: RunRow) -> tuple[str, ...]:
         status += f" ({', '.join(row.problems)})"
     return (row.name, _fmt(row.config), _fmt(row.optimizer), _fmt(row.lr, "g"),
             _fmt(row.batch_size), epochs, _fmt(row.val_accuracy, ".4f"),
-            _fmt(row.test_accuracy, ".4f"), _wall(row.wall_seconds), status)  # fmt: skip
+            _fmt(row.test_accuracy, ".4f"), _fmt(row.val_loss, ".4g"), _fmt(row.test_loss, ".4g"),
+            _duration(row.train_seconds), status)  # fmt: skip
 
 
 @click.command("runs")
 @click.argument("directory", metavar="[DIR]", default=str(layout.RUNS_ROOT), type=PATH)
 @click.option("--sort", "sort_key", type=click.Choice(SORT_KEYS), default="name",
-              show_default=True, help="Column to sort by; accuracies best first.")  # fmt: skip
+              show_default=True,
+              help="Column to sort by, best first: accuracies descending, losses and the "
+                   "rest ascending; unknown values last.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
 def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
     """List the runs in DIR (default runs/) and its sweep folders, or DIR if it is a run.
 
     Shows config, optimizer and learning rate, batch size, epochs done/planned, best
-    validation accuracy (of the best checkpoint), test accuracy, wall time spent training
-    (over all sessions of a resumed run) and status.
-    Missing or malformed files are noted in the status column.
+    validation accuracy and loss (of the best checkpoint), test accuracy and loss, training
+    time (time in training steps over all sessions of a resumed run; start-up, data loading
+    and evaluation not counted) and status. A run recorded as running whose process is
+    gone (killed) shows as interrupted. Missing or malformed files are noted in the status
+    column.
 
     \b
     Examples:
       nnctl runs
       nnctl runs runs/lr-sweep --sort val_accuracy
+      nnctl runs runs/lr-sweep --sort val_loss
       nnctl runs --json | jq '.[] | select(.status == "completed") | .name'
     """
     root = Path(directory).expanduser()
@@ -68,7 +74,7 @@ def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"no runs in {directory}", err=True)
         return
-    click.echo(format_table([HEADER, *map(_run_cells, rows)], right={3, 4, 5, 6, 7, 8}))
+    click.echo(format_table([HEADER, *map(_run_cells, rows)], right={3, 4, 5, 6, 7, 8, 9, 10}))
 
 
 COMMANDS = [runs_command]

@@ -46,14 +46,17 @@ def _check_grid(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--retry-failed", is_flag=True,
               help="Run failed and diverged trials again, from scratch.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON list.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress output (errors are still shown).")  # fmt: skip
 def sweep_command(config, overrides, grid, out, jobs, backend, address, cpus_per_trial,
-                  retry_failed, as_json):  # fmt: skip
+                  retry_failed, as_json, quiet):  # fmt: skip
     """Train CONFIG once per combination of --grid values, or run the sweep file CONFIG.
 
     Every trial's config is checked before the first one starts. Each trial is a run
     directory OUT/<index>-<key=value,...>/; OUT/sweep.csv and OUT/sweep.jsonl hold one row
     per trial (overrides, status, best validation and test metrics, epochs, wall time,
-    error), updated as trials finish; one line per finished trial goes to stderr.
+    error), updated as trials finish; one line per finished trial goes to stderr (none
+    with --quiet).
     Running the same sweep again skips completed trials and resumes interrupted ones;
     failed ones run again only with --retry-failed. Exits 1 if any trial did not complete.
 
@@ -79,13 +82,18 @@ def sweep_command(config, overrides, grid, out, jobs, backend, address, cpus_per
         spec = spec_from_file(config, overrides, grid)
     else:
         spec = spec_from_config(config, overrides, grid)
-    result = runner.run_sweep(spec, options, echo=lambda line: click.echo(line, err=True))
+    echo = _silent if quiet else lambda line: click.echo(line, err=True)
+    result = runner.run_sweep(spec, options, echo=echo)
     if as_json:
         click.echo(json.dumps(result.rows))
-    _finish(result)
+    _finish(result, echo)
 
 
-def _finish(result: runner.SweepResult) -> None:
+def _silent(line: str) -> None:
+    pass
+
+
+def _finish(result: runner.SweepResult, echo) -> None:
     table = result.out / layout.SWEEP_CSV
     if result.stopped:
         raise Interrupted(f"sweep stopped; run the same command again to continue ({table})",
@@ -99,7 +107,7 @@ def _finish(result: runner.SweepResult) -> None:
         more = f" and {len(result.unfinished) - 5} more" if len(result.unfinished) > 5 else ""
         raise NnctlError(f"{len(result.unfinished)} of {len(result.rows)} trials did not "
                          f"complete ({summary}): {names}{more}; see {table}")  # fmt: skip
-    click.echo(f"sweep done: {summary}; table {table}", err=True)
+    echo(f"sweep done: {summary}; table {table}")
 
 
 COMMANDS = [sweep_command]

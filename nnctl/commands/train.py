@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from nnctl.commands.options import PATH, config_argument
+from nnctl.commands.options import PATH, config_argument, set_option
 from nnctl.train import entry
 
 
@@ -25,7 +25,8 @@ def _emit_summary(summary: dict, as_json: bool, quiet: bool) -> None:
     if quiet:
         return
     test = summary.get("test") or {}
-    parts = [f"done: {summary['epochs']} epochs in {summary['train_seconds']:.1f}s"]
+    stopped = f" (stopped early: {summary['stop_reason']})" if summary.get("stop_reason") else ""
+    parts = [f"done: {summary['epochs']} epochs{stopped} in {summary['train_seconds']:.1f}s"]
     if summary.get("best_epoch"):
         parts.append(f"best epoch {summary['best_epoch']} ({summary['monitor']})")
     if "accuracy" in test:
@@ -68,15 +69,25 @@ def train_command(config, overrides, out, resume_dir, force, as_json, quiet):
 
 @click.command("resume")
 @click.argument("run_dir", type=PATH)
+@set_option
+@click.option("--force", is_flag=True,
+              help="Accept a config that differs from the one the run was trained with, or "
+                   "start again from epoch 1 when the last checkpoint is missing.")  # fmt: skip
 @output_options
-def resume_command(run_dir, as_json, quiet):
-    """Continue the run in RUN_DIR from its last checkpoint, with its own config.
+def resume_command(run_dir, overrides, force, as_json, quiet):
+    """Continue the run in RUN_DIR from its last checkpoint, exactly, with its own config.
+
+    The run continues in RUN_DIR (one process at a time). Its config.yaml, with any --set,
+    must equal the config its checkpoint was trained with: a difference is an error listing
+    the changed values, unless --force. Raising train.epochs needs no --force: that is how
+    a finished run is extended. Resuming a finished run does nothing and says so.
 
     \b
-    Example:
+    Examples:
       nnctl resume runs/digits-mlp-20261130-221500
+      nnctl resume runs/digits-mlp-20261130-221500 --set train.epochs=60
     """
-    _, summary = entry.resume_run(run_dir, quiet=quiet, argv=sys.argv)
+    _, summary = entry.resume_run(run_dir, overrides, force=force, quiet=quiet, argv=sys.argv)
     _emit_summary(summary, as_json, quiet)
 
 

@@ -155,15 +155,18 @@ def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
 
 
 def _resolve_path(value: str, base_dir: Path) -> str:
+    """An absolute path, whatever the current directory: the resolved config is stored in
+    every run, and eval, predict and resume read it from anywhere."""
     p = Path(value).expanduser()
-    return str(p if p.is_absolute() else Path(base_dir) / p)
+    return str(p if p.is_absolute() else Path(base_dir).absolute() / p)
 
 
 def resolve_data_config(cfg: dict, path: str = "data", base_dir: Path | None = None) -> dict:
     """A validated copy of ``cfg`` with defaults filled and paths made absolute.
 
     Relative paths resolve against ``base_dir`` (the config file's folder; default the
-    current directory) and ``~`` expands. Raises ConfigErrors listing every problem.
+    current directory), and a relative ``base_dir`` against the current directory; ``~``
+    expands. Raises ConfigErrors listing every problem.
     """
     errors = validate_data_config(cfg, path)
     if errors:

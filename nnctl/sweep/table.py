@@ -18,8 +18,11 @@ from nnctl.fileio import atomic_write_text
 from nnctl.sweep.spec import Trial, format_value
 from nnctl.sweep.trial import FAILED, read_record
 
+#: ``train_seconds`` is the time spent in training steps (the run's summary.json, as in
+#: ``nnctl runs``); ``wall_seconds`` the trial's whole wall-clock time over all its attempts,
+#: process start-up, data loading and evaluation included.
 RESULT_COLUMNS = ("epochs", "best_val_loss", "best_val_accuracy", "test_loss", "test_accuracy",
-                  "wall_seconds", "attempts", "error")  # fmt: skip
+                  "train_seconds", "wall_seconds", "attempts", "error")  # fmt: skip
 
 
 def trial_status(trial_dir: Path) -> str:
@@ -37,7 +40,8 @@ def trial_status(trial_dir: Path) -> str:
 
 
 def trial_results(trial_dir: Path) -> dict:
-    """Epochs, best validation and test metrics from the summary (or the epoch log)."""
+    """Epochs, best validation and test metrics, training time, from the summary (or the
+    epoch log)."""
     files = layout.RunFiles.read(trial_dir)
     test = files.summary.get("test") or {}
     return {
@@ -46,6 +50,7 @@ def trial_results(trial_dir: Path) -> dict:
         "best_val_accuracy": files.best("val_accuracy"),
         "test_loss": test.get("loss"),
         "test_accuracy": test.get("accuracy"),
+        "train_seconds": files.train_seconds,
     }
 
 

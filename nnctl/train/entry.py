@@ -31,10 +31,17 @@ def train_file(
     return run.train(config, out=out, resume_dir=resume_dir, force=force, quiet=quiet, argv=argv)
 
 
-def resume_run(run_dir, quiet: bool = False, argv=None) -> tuple[Path, dict]:
-    """Continue the run in ``run_dir`` with its own config; (run_dir, summary)."""
-    config = run.run_config(run_dir)
-    return run.train(config, resume_dir=run_dir, quiet=quiet, argv=argv)
+def resume_run(
+    run_dir,
+    overrides: Sequence[str] = (),
+    force: bool = False,
+    quiet: bool = False,
+    argv=None,
+) -> tuple[Path, dict]:
+    """Continue the run in ``run_dir`` with its own config and ``overrides`` (checked against
+    the config it was trained with; ``force`` accepts changes); (run_dir, summary)."""
+    config = run.run_config(run_dir, overrides)
+    return run.train(config, resume_dir=run_dir, force=force, quiet=quiet, argv=argv)
 
 
 def train_exit_code(

@@ -1,5 +1,5 @@
 """Progress output on stderr: a tqdm bar per epoch on a terminal, one line per epoch
-otherwise, nothing with ``quiet``. Standard output stays free for ``--json``."""
+otherwise, nothing with ``quiet`` but warnings. Standard output stays free for ``--json``."""
 
 from __future__ import annotations
 
@@ -58,3 +58,7 @@ class Reporter:
     def message(self, text: str) -> None:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
+
+    def warning(self, text: str) -> None:
+        """Something the user should know (a repaired file): shown even when quiet."""
+        print(f"warning: {text}", file=self.stream, flush=True)

@@ -6,7 +6,7 @@ for the user's mistakes.
 
 from __future__ import annotations
 
-import signal
+import shlex
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,89 +17,145 @@ from nnctl import data as datamod
 from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
 from nnctl.data import Preprocessor
-from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
+from nnctl.errors import CheckpointError, Interrupted
 from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, split_prefix
+from nnctl.train.lock import RunLock
 from nnctl.train.report import Reporter
+from nnctl.train.resume import plan_resume
 from nnctl.train.trainer import Trainer, TrainSettings
 
 
-@contextmanager
-def stop_on_signals(trainer: Trainer):
-    """SIGINT/SIGTERM ask the trainer to finish its step, checkpoint and stop; a second
-    signal of the same kind stops at once (the last checkpoint is still intact)."""
+class StopSignals:
+    """SIGINT and SIGTERM during a training session (the handler while it is installed).
 
-    def request_stop(signum, frame):
+    Until the trainer runs (loading data, building, restoring) a signal stops at once:
+    Interrupted, exit 130/143, nothing of the run changed. While it runs, the first signal
+    asks it to finish its step, checkpoint and stop; a second one stops at once (the last
+    checkpoint is intact). Either way meta.json records the run as interrupted.
+    """
+
+    def __init__(self):
+        self.trainer: Trainer | None = None
+
+    def __call__(self, signum, frame) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            raise Interrupted("interrupted before training started", signum)
+        if trainer.stop_signal is not None:
+            raise Interrupted(f"stopped at once; the last checkpoint is kept. Resume with: "
+                              f"nnctl resume {shlex.quote(str(trainer.run_dir))}", signum)  # fmt: skip
         trainer.stop_signal = signum
-        signal.signal(signum, previous[signum])
 
-    with handling_stop_signals(request_stop) as previous:
-        yield
+    @contextmanager
+    def installed(self):
+        with handling_stop_signals(self):
+            yield self
+
+
+@dataclass
+class Session:
+    """What a training needs before its run directory is touched: the config, the built
+    network and optimizer, the loaded data and the settings of the loop."""
+
+    config: object
+    experiment: object
+    splits: object
+    settings: TrainSettings
+
+    @classmethod
+    def prepare(cls, config) -> Session:
+        experiment = build(config)
+        splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
+        return cls(config, experiment, splits, TrainSettings.from_config(config.data))
+
+    def trainer(self, run_dir: Path, reporter: Reporter) -> Trainer:
+        e, config = self.experiment, self.config
+        trainer = Trainer(e.network, e.optimizer, e.schedule, self.splits, self.settings,
+                          run_dir, seed=config.data.get("seed", 0), config_hash=config.hash(),
+                          reporter=reporter)  # fmt: skip
+        trainer.extra_meta = {"config": config.data}
+        return trainer
 
 
 def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
     """Train ``config`` in a new run directory, or continue the run in ``resume_dir``.
 
-    Returns (run_dir, summary).
+    The config is built and the data loaded and checked before a new run directory is
+    created, so a failing start leaves nothing behind; a failure after that is recorded in
+    meta.json (``failed`` and the error). Returns (run_dir, summary).
     """
-    if resume_dir is not None:
-        run_dir = _check_resume(Path(resume_dir).expanduser(), config, force)
-    else:
-        run_dir = rundir.prepare_new_run(Path(out) if out else rundir.default_run_dir(config.name))
+    reporter = Reporter(config.data["train"]["epochs"], quiet=quiet, bar=bar)
+    with StopSignals().installed() as stop:
+        if resume_dir is not None:
+            return _resume(config, Path(resume_dir).expanduser(), force, reporter, argv, stop)
+        return _start(config, out, reporter, argv, stop)
+
+
+def _start(config, out, reporter: Reporter, argv, stop: StopSignals):
+    run_dir = Path(out).expanduser() if out else rundir.default_run_dir(config.name)
+    rundir.check_new_run(run_dir)  # before the data loads, which may take a while
+    session = Session.prepare(config)
+    with rundir.create_run(run_dir, note=reporter.message), rundir.recording_outcome(run_dir):
         rundir.write_config(run_dir, config.data)
         rundir.start_meta(run_dir, config, argv)
-    experiment = build(config)
-    splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
-    settings = TrainSettings.from_config(config.data)
-    reporter = Reporter(settings.epochs, quiet=quiet, bar=bar)
-    trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
-                      settings, run_dir, seed=config.data.get("seed", 0),
-                      config_hash=config.hash(), reporter=reporter)  # fmt: skip
-    trainer.extra_meta = {"config": config.data}
-    last = layout.last_checkpoint(run_dir)
-    if resume_dir is not None and last.exists():
-        trainer.restore(last)
-        reporter.message(f"resuming {run_dir} at epoch {trainer.progress.epoch + 1}, "
-                         f"step {trainer.progress.step}")  # fmt: skip
-    reporter.message(f"run directory: {run_dir}")
-    try:
-        with stop_on_signals(trainer):
-            summary = trainer.fit()
-    except Interrupted:
-        rundir.finish_meta(run_dir, "interrupted")
-        raise
-    except DivergedError:
-        rundir.finish_meta(run_dir, "diverged")
-        raise
+        trainer = session.trainer(run_dir, reporter)
+        reporter.message(f"run directory: {run_dir}")
+        return _fit(trainer, config, stop)
+
+
+def _resume(config, run_dir: Path, force: bool, reporter: Reporter, argv, stop: StopSignals):
+    if not layout.is_run_dir(run_dir):
+        raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
+    with RunLock(run_dir):
+        plan = plan_resume(run_dir, config, force)
+        epochs = config.data["train"]["epochs"]
+        if plan.is_complete(epochs) and _finished(run_dir):
+            reporter.message(plan.complete_message(epochs))
+            return run_dir, layout.read_required(run_dir / layout.SUMMARY_FILE)
+        session = Session.prepare(config)
+        trainer = session.trainer(run_dir, reporter)
+        if plan.arrays is not None:
+            trainer.load_state(plan.arrays, plan.meta)
+        else:
+            trainer.log.keep_until(0)
+        with rundir.recording_outcome(run_dir):
+            if plan.changed:
+                rundir.write_config(run_dir, config.data)
+            rundir.record_resume(run_dir, config, argv, trainer.progress, plan.changed)
+            for note in plan.notes:
+                reporter.message(note)
+            p = trainer.progress
+            reporter.message(f"resuming {run_dir} at epoch {p.epoch + 1} of {epochs}, "
+                             f"step {p.step}")  # fmt: skip
+            return _fit(trainer, config, stop)
+
+
+def _finished(run_dir: Path) -> bool:
+    """The run's last session ended well (a run can also be complete in its checkpoint but
+    stopped before writing its summary: resuming it writes the summary)."""
+    meta = layout.load_json(run_dir / layout.META_FILE)
+    return meta.get("status") == "completed" and (run_dir / layout.SUMMARY_FILE).is_file()
+
+
+def _fit(trainer: Trainer, config, stop: StopSignals):
+    """Train to the end; write summary.json and mark the run completed."""
+    stop.trainer = trainer
+    summary = trainer.fit()
+    run_dir = trainer.run_dir
     summary = {"run_dir": str(run_dir), "config": config.name, **summary}
     rundir.write_summary(run_dir, summary)
     rundir.finish_meta(run_dir, "completed")
     return run_dir, summary
 
 
-def _check_resume(run_dir: Path, config, force: bool) -> Path:
-    if not layout.is_run_dir(run_dir):
-        raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
-    saved = layout.read_required(run_dir / layout.CONFIG_FILE)
-    differing = rundir.config_differences(saved, config.data)
-    if differing and not force:
-        shown = ", ".join(differing[:10]) + (" ..." if len(differing) > 10 else "")
-        raise NnctlError(
-            f"{run_dir}: the config differs from the run's in {shown}; "
-            "use --force to resume with the new config"
-        )
-    if differing:
-        rundir.write_config(run_dir, config.data)
-    return run_dir
-
-
-def run_config(run_dir: Path):
-    """The Config a run was trained with (its resolved config.yaml)."""
+def run_config(run_dir: Path, overrides=()):
+    """The Config a run was trained with (its resolved config.yaml), with ``overrides``."""
     run_dir = Path(run_dir).expanduser()
     if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
-    config = load_config(run_dir / layout.CONFIG_FILE)
+    config = load_config(run_dir / layout.CONFIG_FILE, tuple(overrides))
     config.name = run_dir.name
     return config
 

@@ -1,13 +1,19 @@
-"""Starting and finishing a run directory: the folder, the resolved config and meta.json.
+"""Starting and finishing a run directory: the folder, its lock, the resolved config and
+meta.json.
 
 The file names and readers are ``nnctl.layout``'s; this is the training side that writes.
+meta.json's ``status`` is ``running`` while a process trains the run (and holds its lock,
+``nnctl.train.lock``), then ``completed``, ``interrupted``, ``diverged`` or ``failed`` (with
+``error``); ``resumes`` lists every later session.
 """
 
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,8 +21,9 @@ import numpy as np
 import yaml
 
 from nnctl import __version__, layout
-from nnctl.errors import NnctlError
+from nnctl.errors import DivergedError, Interrupted, NnctlError
 from nnctl.fileio import atomic_write_json, atomic_write_text
+from nnctl.train.lock import RunLock
 
 
 def now_iso() -> str:
@@ -34,19 +41,71 @@ def default_run_dir(config_name: str, root: Path = layout.RUNS_ROOT) -> Path:
     return candidate
 
 
-def prepare_new_run(path: Path) -> Path:
-    """Create ``path`` for a new run; refuse to reuse a folder that holds a run already."""
+def check_new_run(path: Path) -> None:
+    """Refuse ``path`` for a new run if it is not a folder or holds a run with training in
+    it; checked before the data loads, and again under the lock by ``create_run``."""
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise NnctlError(f"{path}: exists and is not a directory")
-    checkpoints = path / layout.CHECKPOINT_DIR
-    if path.is_dir() and (layout.is_run_dir(path) or checkpoints.exists()):
+    if _holds_run(path) and holds_training(path):
         raise NnctlError(
             f"{path}: already holds a run; resume it with 'nnctl resume {path}' "
             "or choose another --out"
         )
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    return path
+
+
+def create_run(path: Path, note=print) -> RunLock:
+    """Create ``path`` for a new run and lock it; returns the held lock.
+
+    A folder that holds a run without any training in it (one that failed, or was stopped,
+    before its first checkpoint and epoch) is cleared and reused, with a ``note``; a run
+    with training is never overwritten.
+    """
+    path = Path(path).expanduser()
+    check_new_run(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NnctlError(f"{path}: cannot create the run directory ({error.strerror})") from None
+    lock = RunLock(path).acquire()
+    try:
+        check_new_run(path)  # again, now that no other process can be starting it
+        if _holds_run(path):
+            status = layout.load_json(path / layout.META_FILE).get("status", "unfinished")
+            note(f"{path}: replacing a {status} run that never trained")
+            _clear_run(path)
+        (path / layout.CHECKPOINT_DIR).mkdir(exist_ok=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _holds_run(path: Path) -> bool:
+    return path.is_dir() and (layout.is_run_dir(path) or layout.looks_like_run(path)
+                              or (path / layout.CHECKPOINT_DIR).exists())  # fmt: skip
+
+
+def holds_training(path: Path) -> bool:
+    """Whether the run in ``path`` has trained at all: a checkpoint, a logged epoch or a
+    summary (an unreadable epoch log counts: it is never thrown away)."""
+    checkpoints = Path(path) / layout.CHECKPOINT_DIR
+    if checkpoints.is_dir() and any(checkpoints.glob("*.npz")):
+        return True
+    if (path / layout.SUMMARY_FILE).exists():
+        return True
+    try:
+        return bool(layout.read_file(path / layout.METRICS_JSONL))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+
+
+def _clear_run(path: Path) -> None:
+    for name in (*layout.RUN_FILES, layout.METRICS_CSV):
+        (path / name).unlink(missing_ok=True)
+    shutil.rmtree(path / layout.CHECKPOINT_DIR, ignore_errors=True)
 
 
 def blas_info() -> str:
@@ -76,40 +135,62 @@ def start_meta(run_dir: Path, config, argv: list[str]) -> None:
         "start_time": now_iso(),
         "end_time": None,
         "status": "running",
+        "error": None,
     }
     atomic_write_json(run_dir / layout.META_FILE, meta)
 
 
-def finish_meta(run_dir: Path, status: str) -> None:
-    """Record the end time and final status in meta.json."""
+def record_resume(run_dir: Path, config, argv: list[str], progress, changed: list[str]) -> None:
+    """A resumed session starts: meta.json's status is ``running`` again, its config hash
+    the (possibly changed) config's, and ``resumes`` gains the session's command, config
+    hash, start time, the epoch and step it starts from and the config keys it changed."""
+    path = run_dir / layout.META_FILE
+    meta = layout.read_required(path)
+    resumes = meta.get("resumes") if isinstance(meta.get("resumes"), list) else []
+    resumes.append({"command": argv or sys.argv, "config_hash": config.hash(),
+                    "start_time": now_iso(), "epoch": progress.epoch, "step": progress.step,
+                    "changed": changed})  # fmt: skip
+    meta.update(status="running", end_time=None, error=None, config_hash=config.hash(),
+                resumes=resumes)  # fmt: skip
+    atomic_write_json(path, meta)
+
+
+def finish_meta(run_dir: Path, status: str, error: str | None = None) -> None:
+    """Record the end time, final status and error (None when it ended well) in meta.json."""
     path = run_dir / layout.META_FILE
     meta = layout.read_required(path) if path.exists() else {}
-    meta.update(end_time=now_iso(), status=status)
+    meta.update(end_time=now_iso(), status=status, error=error)
     atomic_write_json(path, meta)
+
+
+#: How a session that raised ends up in meta.json (any other exception: ``failed``).
+OUTCOMES = ((Interrupted, "interrupted"), (KeyboardInterrupt, "interrupted"),
+            (DivergedError, "diverged"))  # fmt: skip
+MAX_ERROR_CHARS = 2000
+
+
+def describe_error(error: BaseException) -> str:
+    """The error as meta.json keeps it: an NnctlError's message, else ``Type: message``."""
+    text = str(error) if isinstance(error, NnctlError) else f"{type(error).__name__}: {error}"
+    text = text.rstrip(": ") or type(error).__name__
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+@contextmanager
+def recording_outcome(run_dir: Path):
+    """Run the block; when it raises anything, record in meta.json how the run ended
+    (``interrupted``, ``diverged`` or ``failed``, with the error) and re-raise, so no run
+    is left at ``running`` by a failure."""
+    try:
+        yield
+    except BaseException as error:
+        status = next((s for kind, s in OUTCOMES if isinstance(error, kind)), "failed")
+        try:
+            finish_meta(run_dir, status, None if status == "interrupted" else describe_error(error))
+        except (OSError, NnctlError):
+            pass  # nothing can be recorded (a read-only or full disk): the error itself matters
+        raise
 
 
 def write_summary(run_dir: Path, summary: dict) -> None:
     atomic_write_json(run_dir / layout.SUMMARY_FILE, summary)
-
-
-def flatten_config(value, prefix: str = "") -> dict:
-    """{"a": {"b": [1, 2]}} → {"a.b[0]": 1, "a.b[1]": 2}."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            out.update(flatten_config(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(value, list):
-        out = {}
-        for index, item in enumerate(value):
-            out.update(flatten_config(item, f"{prefix}[{index}]"))
-        return out or {prefix: []}
-    return {prefix: value}
-
-
-def config_differences(old: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ between two resolved configs."""
-    a, b = flatten_config(old), flatten_config(new)
-    return sorted(
-        key for key in set(a) | set(b) if a.get(key, "<absent>") != b.get(key, "<absent>")
-    )

@@ -9,6 +9,7 @@ bit-for-bit the run that never stopped.
 from __future__ import annotations
 
 import math
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 from nnctl import layout
 from nnctl.core.optimizers import grad_norm
 from nnctl.data import iterate_batches
-from nnctl.errors import DivergedError, Interrupted
+from nnctl.errors import CheckpointError, DivergedError, Interrupted
 from nnctl.train.callbacks import EarlyStopping, ReduceLROnPlateau, Tracker
 from nnctl.train.checkpoint import (
     load_checkpoint,
@@ -200,6 +201,9 @@ class Trainer:
         if self.early:
             self.early.update(row)
             p.stopped_early = self.early.should_stop
+            if self._stop_reason():
+                self._report("message", f"early stopping: {self._stop_reason()}; stopped after "
+                                        f"epoch {p.epoch} of {self.settings.epochs}")  # fmt: skip
         if improved and (self.settings.keep in ("best", "all")
                          or self.settings.test_checkpoint == "best"):  # fmt: skip
             self._save(layout.BEST_CHECKPOINT)
@@ -243,9 +247,17 @@ class Trainer:
         signum, p = self.stop_signal, self.progress
         raise Interrupted(
             f"interrupted at epoch {p.epoch + 1}, step {p.step}; checkpoint written. "
-            f"Resume with: nnctl resume {self.run_dir}",
+            f"Resume with: nnctl resume {shlex.quote(str(self.run_dir))}",
             signum,
         )
+
+    def _stop_reason(self) -> str | None:
+        """Why early stopping ended the run before its last epoch (None: it did not)."""
+        p, e = self.progress, self.early
+        if not (e and p.stopped_early and p.epoch < self.settings.epochs):
+            return None
+        best = f" on {e.best:.6g} (epoch {e.best_epoch})" if e.best is not None else ""
+        return f"{e.monitor} did not improve{best} for {e.patience} epochs"
 
     def _finish(self) -> dict:
         use_best = self.settings.test_checkpoint == "best"
@@ -260,6 +272,7 @@ class Trainer:
             "epochs": self.progress.epoch,
             "steps": self.progress.step,
             "stopped_early": self.progress.stopped_early,
+            "stop_reason": self._stop_reason(),
             "monitor": self.tracker.monitor,
             "best_epoch": self.tracker.best_epoch,
             "best": self._best_row(),
@@ -278,8 +291,9 @@ class Trainer:
         return None
 
     def _report(self, event: str, *args) -> None:
-        if self.reporter is not None:
-            getattr(self.reporter, event)(*args)
+        handler = getattr(self.reporter, event, None)  # a reporter may listen to some events
+        if handler is not None:
+            handler(*args)
 
     # --- checkpoints ------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
@@ -310,7 +324,11 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         """Continue from the checkpoint at ``path`` (normally ``checkpoints/last.npz``)."""
-        arrays, meta = load_checkpoint(path)
+        self.load_state(*load_checkpoint(path))
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        """Continue from a checkpoint's ``(arrays, meta)``; the metrics logs are cut to the
+        epochs it has seen (a partial last line, left by a crash, is dropped with a warning)."""
         self.network.load_state_dict(split_prefix(arrays, "model"))
         self.optimizer.load_state_dict(split_prefix(arrays, "optim"))
         rng_from_arrays(split_prefix(arrays, "rng/network"), self.network.rng)
@@ -324,4 +342,9 @@ class Trainer:
             self.early.load_state(meta["early_stopping"])
         if self.plateau and meta.get("reduce_lr_on_plateau"):
             self.plateau.load_state(meta["reduce_lr_on_plateau"])
-        self.log.keep_until(self.progress.epoch)
+        try:
+            repaired = self.log.keep_until(self.progress.epoch)
+        except ValueError as error:
+            raise CheckpointError(f"{self.log.jsonl}: malformed ({error})") from None
+        if repaired:
+            self._report("warning", repaired)
