@@ -46,8 +46,7 @@ def _check_grid(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--retry-failed", is_flag=True,
               help="Run failed and diverged trials again, from scratch.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON list.")
-@click.option("--quiet", "-q", is_flag=True,
-              help="No progress output (errors are still shown).")  # fmt: skip
+@click.option("--quiet", "-q", is_flag=True, help="No progress output (errors are still shown).")
 def sweep_command(config, overrides, grid, out, jobs, backend, address, cpus_per_trial,
                   retry_failed, as_json, quiet):  # fmt: skip
     """Train CONFIG once per combination of --grid values, or run the sweep file CONFIG.

@@ -70,9 +70,12 @@ def train_command(config, overrides, out, resume_dir, force, as_json, quiet):
 @click.command("resume")
 @click.argument("run_dir", type=PATH)
 @set_option
-@click.option("--force", is_flag=True,
-              help="Accept a config that differs from the one the run was trained with, or "
-                   "start again from epoch 1 when the last checkpoint is missing.")  # fmt: skip
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a config that differs from the one the run was trained with, or "
+    "start again from epoch 1 when the last checkpoint is missing.",
+)
 @output_options
 def resume_command(run_dir, overrides, force, as_json, quiet):
     """Continue the run in RUN_DIR from its last checkpoint, exactly, with its own config.

@@ -42,8 +42,9 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
-            raise NnctlError(f"{self.run_dir}: cannot create {layout.LOCK_FILE} "
-                             f"({error.strerror})") from None  # fmt: skip
+            raise NnctlError(
+                f"{self.run_dir}: cannot create {layout.LOCK_FILE} ({error.strerror})"
+            ) from None
         if not _try_lock(fd):
             os.close(fd)
             raise NnctlError(

@@ -62,8 +62,10 @@ class MetricsLog:
         if not partial:
             return None
         shown = partial if len(partial) <= 40 else partial[:37] + "..."
-        return (f"{self.jsonl}: dropped a partial last line ({shown!r}), left by a crash "
-                "while it was written; metrics.csv rewritten to match")  # fmt: skip
+        return (
+            f"{self.jsonl}: dropped a partial last line ({shown!r}), left by a crash "
+            "while it was written; metrics.csv rewritten to match"
+        )
 
     @staticmethod
     def _csv_text(rows: list[dict], header: bool) -> str:

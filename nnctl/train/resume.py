@@ -46,8 +46,10 @@ class ResumePlan:
             how = f"early stopping ended it at epoch {self.trained}"
         else:
             how = f"{self.trained} of {epochs} epochs trained"
-        return (f"{self.run_dir} is already complete ({how}); nothing to resume. Extend it "
-                f"with: nnctl resume {self.run_dir} --set {EPOCHS_KEY}=N")  # fmt: skip
+        return (
+            f"{self.run_dir} is already complete ({how}); nothing to resume. Extend it "
+            f"with: nnctl resume {self.run_dir} --set {EPOCHS_KEY}=N"
+        )
 
 
 def plan_resume(run_dir: Path, config, force: bool) -> ResumePlan:
@@ -84,8 +86,9 @@ def _check_restart(run_dir: Path, force: bool, plan: ResumePlan) -> None:
             "train it again from epoch 1 (the logged epochs are dropped)"
         )
     if logged:
-        plan.notes.append(f"no checkpoint: training again from epoch 1 ({logged} logged "
-                          "epochs dropped)")  # fmt: skip
+        plan.notes.append(
+            f"no checkpoint: training again from epoch 1 ({logged} logged epochs dropped)"
+        )
 
 
 def _check_changes(plan: ResumePlan, old: dict, new: dict, force: bool) -> None:
@@ -96,14 +99,18 @@ def _check_changes(plan: ResumePlan, old: dict, new: dict, force: bool) -> None:
     if EPOCHS_KEY in changed:
         epochs = b.get(EPOCHS_KEY)
         if isinstance(epochs, int) and epochs < plan.trained:
-            raise NnctlError(f"{plan.run_dir}: {EPOCHS_KEY}={epochs} is fewer than the "
-                             f"{plan.trained} epochs the run has trained")  # fmt: skip
+            raise NnctlError(
+                f"{plan.run_dir}: {EPOCHS_KEY}={epochs} is fewer than the "
+                f"{plan.trained} epochs the run has trained"
+            )
         plan.notes.append(f"{EPOCHS_KEY}: {_shown(a, EPOCHS_KEY)} -> {_shown(b, EPOCHS_KEY)}")
     if others and not force:
         listed = "; ".join(f"{k}: {_shown(a, k)} -> {_shown(b, k)}" for k in others[:SHOWN_CHANGES])
         more = f"; and {len(others) - SHOWN_CHANGES} more" if len(others) > SHOWN_CHANGES else ""
-        raise NnctlError(f"{plan.run_dir}: the config differs from the one the run was trained "
-                         f"with: {listed}{more}; use --force to resume with the new values")  # fmt: skip
+        raise NnctlError(
+            f"{plan.run_dir}: the config differs from the one the run was trained "
+            f"with: {listed}{more}; use --force to resume with the new values"
+        )
     if others:
         plan.notes.append(f"resuming with a changed config: {', '.join(others)}")
 

@@ -44,8 +44,11 @@ class StopSignals:
         if trainer is None:
             raise Interrupted("interrupted before training started", signum)
         if trainer.stop_signal is not None:
-            raise Interrupted(f"stopped at once; the last checkpoint is kept. Resume with: "
-                              f"nnctl resume {shlex.quote(str(trainer.run_dir))}", signum)  # fmt: skip
+            raise Interrupted(
+                f"stopped at once; the last checkpoint is kept. Resume with: "
+                f"nnctl resume {shlex.quote(str(trainer.run_dir))}",
+                signum,
+            )
         trainer.stop_signal = signum
 
     @contextmanager
@@ -72,9 +75,17 @@ class Session:
 
     def trainer(self, run_dir: Path, reporter: Reporter) -> Trainer:
         e, config = self.experiment, self.config
-        trainer = Trainer(e.network, e.optimizer, e.schedule, self.splits, self.settings,
-                          run_dir, seed=config.data.get("seed", 0), config_hash=config.hash(),
-                          reporter=reporter)  # fmt: skip
+        trainer = Trainer(
+            e.network,
+            e.optimizer,
+            e.schedule,
+            self.splits,
+            self.settings,
+            run_dir,
+            seed=config.data.get("seed", 0),
+            config_hash=config.hash(),
+            reporter=reporter,
+        )
         trainer.extra_meta = {"config": config.data}
         return trainer
 
@@ -126,10 +137,14 @@ def _resume(config, run_dir: Path, force: bool, reporter: Reporter, argv, stop: 
             rundir.record_resume(run_dir, config, argv, trainer.progress, plan.changed)
             for note in plan.notes:
                 reporter.message(note)
-            p = trainer.progress
-            reporter.message(f"resuming {run_dir} at epoch {p.epoch + 1} of {epochs}, "
-                             f"step {p.step}")  # fmt: skip
+            reporter.message(_resuming(run_dir, trainer.progress, epochs))
             return _fit(trainer, config, stop)
+
+
+def _resuming(run_dir: Path, progress, epochs: int) -> str:
+    if progress.stopped_early or progress.epoch >= epochs:
+        return f"{run_dir}: every epoch is trained; finishing it (summary, test metrics)"
+    return f"resuming {run_dir} at epoch {progress.epoch + 1} of {epochs}, step {progress.step}"
 
 
 def _finished(run_dir: Path) -> bool:

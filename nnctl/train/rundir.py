@@ -10,9 +10,11 @@ meta.json's ``status`` is ``running`` while a process trains the run (and holds 
 from __future__ import annotations
 
 import platform
+import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,12 +51,12 @@ def check_new_run(path: Path) -> None:
         raise NnctlError(f"{path}: exists and is not a directory")
     if _holds_run(path) and holds_training(path):
         raise NnctlError(
-            f"{path}: already holds a run; resume it with 'nnctl resume {path}' "
-            "or choose another --out"
+            f"{path}: already holds a run; resume it with "
+            f"'nnctl resume {shlex.quote(str(path))}' or choose another --out"
         )
 
 
-def create_run(path: Path, note=print) -> RunLock:
+def create_run(path: Path, note: Callable[[str], None]) -> RunLock:
     """Create ``path`` for a new run and lock it; returns the held lock.
 
     A folder that holds a run without any training in it (one that failed, or was stopped,
@@ -71,8 +73,8 @@ def create_run(path: Path, note=print) -> RunLock:
     try:
         check_new_run(path)  # again, now that no other process can be starting it
         if _holds_run(path):
-            status = layout.load_json(path / layout.META_FILE).get("status", "unfinished")
-            note(f"{path}: replacing a {status} run that never trained")
+            status = layout.load_json(path / layout.META_FILE).get("status", "unknown")
+            note(f"{path}: reusing the folder of a run that never trained (status {status})")
             _clear_run(path)
         (path / layout.CHECKPOINT_DIR).mkdir(exist_ok=True)
     except BaseException:
@@ -82,8 +84,8 @@ def create_run(path: Path, note=print) -> RunLock:
 
 
 def _holds_run(path: Path) -> bool:
-    return path.is_dir() and (layout.is_run_dir(path) or layout.looks_like_run(path)
-                              or (path / layout.CHECKPOINT_DIR).exists())  # fmt: skip
+    """Any trace of a run: one of its files, or its checkpoints folder."""
+    return layout.looks_like_run(path) or (path / layout.CHECKPOINT_DIR).exists()
 
 
 def holds_training(path: Path) -> bool:
@@ -147,11 +149,19 @@ def record_resume(run_dir: Path, config, argv: list[str], progress, changed: lis
     path = run_dir / layout.META_FILE
     meta = layout.read_required(path)
     resumes = meta.get("resumes") if isinstance(meta.get("resumes"), list) else []
-    resumes.append({"command": argv or sys.argv, "config_hash": config.hash(),
-                    "start_time": now_iso(), "epoch": progress.epoch, "step": progress.step,
-                    "changed": changed})  # fmt: skip
-    meta.update(status="running", end_time=None, error=None, config_hash=config.hash(),
-                resumes=resumes)  # fmt: skip
+    resumes.append(
+        {
+            "command": argv or sys.argv,
+            "config_hash": config.hash(),
+            "start_time": now_iso(),
+            "epoch": progress.epoch,
+            "step": progress.step,
+            "changed": changed,
+        }
+    )
+    meta.update(
+        status="running", end_time=None, error=None, config_hash=config.hash(), resumes=resumes
+    )
     atomic_write_json(path, meta)
 
 
@@ -164,8 +174,11 @@ def finish_meta(run_dir: Path, status: str, error: str | None = None) -> None:
 
 
 #: How a session that raised ends up in meta.json (any other exception: ``failed``).
-OUTCOMES = ((Interrupted, "interrupted"), (KeyboardInterrupt, "interrupted"),
-            (DivergedError, "diverged"))  # fmt: skip
+OUTCOMES = (
+    (Interrupted, "interrupted"),
+    (KeyboardInterrupt, "interrupted"),
+    (DivergedError, "diverged"),
+)
 MAX_ERROR_CHARS = 2000
 
 

@@ -202,8 +202,11 @@ class Trainer:
             self.early.update(row)
             p.stopped_early = self.early.should_stop
             if self._stop_reason():
-                self._report("message", f"early stopping: {self._stop_reason()}; stopped after "
-                                        f"epoch {p.epoch} of {self.settings.epochs}")  # fmt: skip
+                self._report(
+                    "message",
+                    f"early stopping: {self._stop_reason()}; stopped after "
+                    f"epoch {p.epoch} of {self.settings.epochs}",
+                )
         if improved and (self.settings.keep in ("best", "all")
                          or self.settings.test_checkpoint == "best"):  # fmt: skip
             self._save(layout.BEST_CHECKPOINT)
