@@ -22,7 +22,8 @@ class RunRow:
 
     ``val_*`` and ``train_loss`` are the best checkpoint's epoch's (else the best logged),
     ``test_*`` the summary's; ``train_seconds`` is the time spent in training steps over
-    all sessions (not start-up, data loading or evaluation).
+    all sessions (not start-up, data loading or evaluation); ``error`` is why a failed or
+    diverged run stopped (meta.json's).
     """
 
     name: str
@@ -40,6 +41,7 @@ class RunRow:
     train_loss: float | None = None
     test_loss: float | None = None
     train_seconds: float | None = None
+    error: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -82,6 +84,7 @@ def read_run(path: Path, root: Path) -> RunRow:
         train_loss=files.best("train_loss", min),
         test_loss=_get(summary, "test", "loss"),
         train_seconds=files.train_seconds,
+        error=meta.get("error"),
         problems=files.problems,
     )
 

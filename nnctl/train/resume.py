@@ -23,6 +23,7 @@ from nnctl.train.logs import MetricsLog
 
 EPOCHS_KEY = "train.epochs"
 SHOWN_CHANGES, SHOWN_VALUE_CHARS = 10, 40
+_ABSENT = object()
 
 
 @dataclass
@@ -93,10 +94,9 @@ def _check_restart(run_dir: Path, force: bool, plan: ResumePlan) -> None:
 
 def _check_changes(plan: ResumePlan, old: dict, new: dict, force: bool) -> None:
     a, b = flatten_config(old), flatten_config(new)
-    changed = config_differences(old, new)
-    plan.changed = changed
-    others = [key for key in changed if key != EPOCHS_KEY]
-    if EPOCHS_KEY in changed:
+    plan.changed = _differing(a, b)
+    others = [key for key in plan.changed if key != EPOCHS_KEY]
+    if EPOCHS_KEY in plan.changed:
         epochs = b.get(EPOCHS_KEY)
         if isinstance(epochs, int) and epochs < plan.trained:
             raise NnctlError(
@@ -137,9 +137,6 @@ def flatten_config(value, prefix: str = "") -> dict:
     return {prefix: value}
 
 
-def config_differences(old: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ between two resolved configs."""
-    a, b = flatten_config(old), flatten_config(new)
-    return sorted(
-        key for key in set(a) | set(b) if a.get(key, "<absent>") != b.get(key, "<absent>")
-    )
+def _differing(a: dict, b: dict) -> list[str]:
+    """The keys of two flattened configs whose values differ (or that only one has)."""
+    return sorted(key for key in a.keys() | b.keys() if a.get(key, _ABSENT) != b.get(key, _ABSENT))

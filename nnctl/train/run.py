@@ -105,9 +105,10 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
 
 
 def _start(config, out, reporter: Reporter, argv, stop: StopSignals):
-    run_dir = Path(out).expanduser() if out else rundir.default_run_dir(config.name)
-    rundir.check_new_run(run_dir)  # before the data loads, which may take a while
+    if out is not None:
+        rundir.check_new_run(Path(out).expanduser())  # before the data loads (it may be slow)
     session = Session.prepare(config)
+    run_dir = Path(out).expanduser() if out else rundir.default_run_dir(config.name)
     with rundir.create_run(run_dir, note=reporter.message), rundir.recording_outcome(run_dir):
         rundir.write_config(run_dir, config.data)
         rundir.start_meta(run_dir, config, argv)

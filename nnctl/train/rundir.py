@@ -33,14 +33,22 @@ def now_iso() -> str:
 
 
 def default_run_dir(config_name: str, root: Path = layout.RUNS_ROOT) -> Path:
-    """``runs/<config-name>-<timestamp>``, with ``-2``, ``-3``... if that exists already."""
+    """Create and return ``runs/<config-name>-<timestamp>``, with ``-2``, ``-3``... if that
+    exists already: each folder is created by exactly one process (``mkdir`` fails for the
+    others), so runs started in the same second never share one."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = root / f"{config_name}-{stamp}"
-    suffix = 2
-    while candidate.exists():
-        candidate = root / f"{config_name}-{stamp}-{suffix}"
-        suffix += 1
-    return candidate
+    candidate, suffix = root / f"{config_name}-{stamp}", 2
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            candidate = root / f"{config_name}-{stamp}-{suffix}"
+            suffix += 1
+        except OSError as error:
+            raise NnctlError(
+                f"{candidate}: cannot create the run directory ({error.strerror})"
+            ) from None
 
 
 def check_new_run(path: Path) -> None:

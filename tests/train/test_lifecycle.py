@@ -17,7 +17,8 @@ import pytest
 from nnctl import layout
 from nnctl.config import load_config
 from nnctl.errors import CheckpointError, Interrupted, NnctlError
-from nnctl.train import run
+from nnctl.runlist import list_runs
+from nnctl.train import run, rundir
 from nnctl.train.lock import RunLock, is_locked
 from nnctl.train.logs import MetricsLog
 from nnctl.train.resume import plan_resume
@@ -91,6 +92,8 @@ def test_a_failure_after_the_directory_exists_is_recorded_and_the_folder_reused(
     recorded = meta(tmp_path / "r")
     assert recorded["status"] == "failed" and recorded["error"] == "RuntimeError: disk on fire"
     assert recorded["end_time"] is not None
+    (listed,) = list_runs(tmp_path)
+    assert listed.status == "failed" and listed.error == "RuntimeError: disk on fire"
     monkeypatch.undo()
     run_dir, summary = run.train(config, out=tmp_path / "r")
     assert "reusing the folder of a run that never trained (status failed)" in (
@@ -252,3 +255,14 @@ def test_a_run_trained_to_the_end_but_stopped_before_its_summary_is_finished(
     assert "every epoch is trained; finishing it" in err and "resuming" not in err
     assert (finished / layout.METRICS_JSONL).read_text() == rows
     assert meta(finished)["status"] == "completed" and (finished / layout.SUMMARY_FILE).is_file()
+
+
+def test_default_run_directories_started_in_the_same_second_differ(tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "20261130-221500")
+    made = [rundir.default_run_dir("digits", tmp_path) for _ in range(3)]
+    assert [p.name for p in made] == [
+        "digits-20261130-221500",
+        "digits-20261130-221500-2",
+        "digits-20261130-221500-3",
+    ]
+    assert all(p.is_dir() for p in made)
