@@ -26,8 +26,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from nnctl.config.yamlio import parse_document
 from nnctl.errors import CheckpointError, NnctlError
 
 RUNS_ROOT = Path("runs")
@@ -98,17 +97,10 @@ def parse_jsonl(text: str) -> list[dict]:
     return rows
 
 
-def _parse_yaml(text: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ValueError(str(error)) from None
-
-
 PARSERS = {
     ".json": ("JSON", json.loads),
     ".jsonl": ("JSON lines", parse_jsonl),
-    ".yaml": ("YAML", _parse_yaml),
+    ".yaml": ("YAML", parse_document),  # with the config loader's limits
 }
 
 
@@ -117,7 +109,10 @@ def read_file(path: Path) -> dict | list[dict]:
     of rows (``.jsonl``). FileNotFoundError when it is missing, ValueError when malformed."""
     path = Path(path)
     _, parse = PARSERS[path.suffix]
-    value = parse(path.read_text(encoding="utf-8"))
+    try:
+        value = parse(path.read_text(encoding="utf-8"))
+    except RecursionError:  # JSON nested thousands deep
+        raise ValueError("nested too deeply") from None
     if path.suffix != ".jsonl" and not isinstance(value, dict):
         raise ValueError("not a mapping")
     return value

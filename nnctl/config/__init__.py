@@ -25,6 +25,7 @@ from nnctl.config.build import Experiment, build
 from nnctl.config.load import RawConfig, read_config
 from nnctl.config.overrides import apply_overrides
 from nnctl.config.validate import validate
+from nnctl.core.checks import show
 from nnctl.errors import ConfigError, ConfigErrors
 
 
@@ -85,7 +86,7 @@ def config_from_mapping(data: dict, name: str = "config", source: str = "config"
     mapping) or ConfigErrors.
     """
     if not isinstance(data, dict):
-        raise ConfigError("", f"config must be a mapping of config keys; got {data!r}", source)
+        raise ConfigError("", f"config must be a mapping of config keys; got {show(data)}", source)
     raw = RawConfig(copy.deepcopy(data), source)
     resolved, spec = _validated(raw, Path.cwd())
     return Config(resolved, None, name, spec)

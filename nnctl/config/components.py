@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from nnctl.config.paths import join
 from nnctl.core import ACTIVATIONS, INITIALIZERS, LAYERS, LOSSES
-from nnctl.core.checks import ArgumentError
+from nnctl.core.checks import ArgumentError, show
 from nnctl.core.optimizers import OPTIMIZERS
 from nnctl.core.schedules import SCHEDULES
 from nnctl.errors import ConfigError, ShapeError
@@ -62,7 +62,7 @@ def as_spec(spec, path: str) -> dict:
         if "type" not in spec:
             raise ConfigError(path, "missing key 'type'")
         return dict(spec)
-    raise ConfigError(path, f"must be a name or a mapping with 'type'; got {spec!r}")
+    raise ConfigError(path, f"must be a name or a mapping with 'type'; got {show(spec)}")
 
 
 def check_spec(family: Family, spec, path: str, errors: list[ConfigError]) -> tuple:

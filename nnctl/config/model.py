@@ -12,6 +12,7 @@ from __future__ import annotations
 from nnctl.config.components import LAYER, LOSS, check_spec
 from nnctl.config.paths import join
 from nnctl.config.schema import MODEL_KEYS, unknown_keys
+from nnctl.core.checks import show
 from nnctl.core.network import DTYPES
 from nnctl.errors import ConfigError, ShapeError
 from nnctl.registry import compact
@@ -22,7 +23,7 @@ PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
 def resolve_model(value, spec, errors: list[ConfigError]) -> tuple[dict, list]:
     """The resolved ``model:`` section and its layer objects (None where invalid)."""
     if not isinstance(value, dict):
-        got = "nothing" if value is None else repr(value)
+        got = "nothing" if value is None else show(value)
         errors.append(
             ConfigError("model", f"must be a mapping with 'layers' and 'loss'; got {got}")
         )
@@ -44,7 +45,7 @@ def resolve_model(value, spec, errors: list[ConfigError]) -> tuple[dict, list]:
 
 def _check_layers(layers, errors: list) -> tuple[list, list]:
     if not isinstance(layers, list) or not layers:
-        got = "nothing" if layers is None else repr(layers)
+        got = "nothing" if layers is None else show(layers)
         errors.append(ConfigError("model.layers", f"must be a non-empty list of layers; got {got}"))
         return [], []
     objects, specs = [], []
@@ -68,7 +69,7 @@ def _check_dtype(model: dict, errors: list) -> str:
     dtype = model.get("dtype", "float32")
     if dtype not in DTYPES:
         errors.append(
-            ConfigError("model.dtype", f"must be one of {', '.join(DTYPES)}; got {dtype!r}")
+            ConfigError("model.dtype", f"must be one of {', '.join(DTYPES)}; got {show(dtype)}")
         )
     return dtype
 

@@ -22,6 +22,7 @@ from nnctl.config.load import RawConfig
 from nnctl.config.paths import format_path, parse_path
 from nnctl.config.schema import section_keys
 from nnctl.config.yamlio import parse_scalar
+from nnctl.core.checks import show
 from nnctl.errors import ConfigError, ConfigErrors
 from nnctl.registry import did_you_mean
 
@@ -30,12 +31,12 @@ def split_override(text: str) -> tuple[tuple, object]:
     """``"optimizer.lr=0.01"`` → ``(("optimizer", "lr"), 0.01)``; ValueError if malformed."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"expected KEY=VALUE (e.g. optimizer.lr=0.01); got {text!r}")
+        raise ValueError(f"expected KEY=VALUE (e.g. optimizer.lr=0.01); got {show(text)}")
     try:
         parsed = parse_scalar(value)
     except yaml.YAMLError as error:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ValueError(f"cannot read the value of {text!r} as YAML: {problem}") from None
+        raise ValueError(f"cannot read the value of {show(text)} as YAML: {problem}") from None
     return parse_path(key.strip()), parsed
 
 
@@ -112,7 +113,7 @@ def _check_key(node, key: str, here: tuple) -> None:
 
 
 def _kind(value) -> str:
-    return "a list" if isinstance(value, list) else repr(value)
+    return "a list" if isinstance(value, list) else show(value)
 
 
 def _child(node, key, path: tuple):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nnctl.config.paths import join
-from nnctl.core.checks import is_int, is_real
+from nnctl.core.checks import is_int, is_real, show
 from nnctl.errors import ConfigError
 from nnctl.monitor import resolve_mode
 from nnctl.registry import did_you_mean
@@ -106,14 +106,14 @@ def resolve_fields(
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        errors.append(ConfigError(path, f"must be a mapping; got {value!r}"))
+        errors.append(ConfigError(path, f"must be a mapping; got {show(value)}"))
         return {}
     errors += unknown_keys(value, fields, path or "top level", path or "the config")
     out = {}
     for key, field in fields.items():
         if key in value:
             if not field.check(value[key]):
-                errors.append(ConfigError(join(path, key), f"{field.rule}; got {value[key]!r}"))
+                errors.append(ConfigError(join(path, key), f"{field.rule}; got {show(value[key])}"))
             out[key] = value[key]
         else:
             default = field.default
@@ -126,7 +126,7 @@ def resolve_fields(
 def resolve_train(value, has_validation: bool, task: str | None, errors: list) -> dict:
     """The ``train:`` section with every default filled in; problems go to ``errors``."""
     if value is not None and not isinstance(value, dict):
-        errors.append(ConfigError("train", f"must be a mapping; got {value!r}"))
+        errors.append(ConfigError("train", f"must be a mapping; got {show(value)}"))
         return resolve_train({}, has_validation, task, [])
     value = dict(value or {})
     sections = {key: value.pop(key) for key in TRAIN_SECTIONS if key in value}

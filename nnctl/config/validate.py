@@ -12,6 +12,7 @@ from nnctl.config.components import OPTIMIZER, SCHEDULE, check_spec
 from nnctl.config.load import RawConfig
 from nnctl.config.model import resolve_model
 from nnctl.config.schema import TOP_KEYS, resolve_train, unknown_keys
+from nnctl.core.checks import show
 from nnctl.data import DATA_DEFAULTS, describe, resolve_data_config, validate_data_config
 from nnctl.errors import ConfigError, ConfigErrors, DataError
 
@@ -41,7 +42,7 @@ def _locate(error: ConfigError, raw: RawConfig) -> ConfigError:
 def _check_seed(data: dict, errors: list) -> int:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        errors.append(ConfigError("seed", f"must be a non-negative integer; got {seed!r}"))
+        errors.append(ConfigError("seed", f"must be a non-negative integer; got {show(seed)}"))
     return seed
 
 

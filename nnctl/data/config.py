@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from nnctl.core.checks import ArgumentError, flag, integer, is_int, positive_int
+from nnctl.core.checks import ArgumentError, flag, integer, is_int, positive_int, show
 from nnctl.data.builtin import DATASETS
 from nnctl.data.preprocess import MODES
 from nnctl.data.sources import LOADERS
@@ -46,7 +46,7 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
         errors.append(
             ConfigError(
                 f"{path}.validation",
-                f"must be a fraction in (0, 1), a count >= 1 (an integer) or 0; got {v!r}",
+                f"must be a fraction in (0, 1), a count >= 1 (an integer) or 0; got {show(v)}",
             )
         )
     _check(errors, path, positive_int, "batch_size", cfg.get("batch_size", 1))
@@ -54,7 +54,9 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
     if n is not None and n not in MODES:
         hint = did_you_mean(n, list(MODES)) if isinstance(n, str) else ""
         errors.append(
-            ConfigError(f"{path}.normalize", f"must be one of {', '.join(MODES)}; got {n!r}{hint}")
+            ConfigError(
+                f"{path}.normalize", f"must be one of {', '.join(MODES)}; got {show(n)}{hint}"
+            )
         )
     for key in ("flatten", "shuffle"):
         if key in cfg:
@@ -69,14 +71,14 @@ def _check_source_keys(part: dict, loader, path: str, name: str) -> list[ConfigE
             errors.append(ConfigError(path, f"missing key '{key}' for type {name}"))
         elif key in part and key != "label_column" and not _nonempty_str(part[key]):
             errors.append(
-                ConfigError(f"{path}.{key}", f"must be a non-empty string; got {part[key]!r}")
+                ConfigError(f"{path}.{key}", f"must be a non-empty string; got {show(part[key])}")
             )
     col = part.get("label_column")
     if col is not None and not _label_column_ok(col):
         errors.append(
             ConfigError(
                 f"{path}.label_column",
-                f"must be a column name, index or list of names; got {col!r}",
+                f"must be a column name, index or list of names; got {show(col)}",
             )
         )
     return errors
@@ -111,7 +113,9 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
     errors += _check_source_keys(cfg, loader, path, name)
     if "task" in cfg and cfg["task"] not in TASKS:
         errors.append(
-            ConfigError(f"{path}.task", f"must be one of {', '.join(TASKS)}; got {cfg['task']!r}")
+            ConfigError(
+                f"{path}.task", f"must be one of {', '.join(TASKS)}; got {show(cfg['task'])}"
+            )
         )
     k = cfg.get("n_classes")
     if k is not None:
@@ -121,7 +125,7 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
     test = cfg.get("test")
     if test is not None:
         if not isinstance(test, dict):
-            return errors + [ConfigError(f"{path}.test", f"must be a mapping; got {test!r}")]
+            return errors + [ConfigError(f"{path}.test", f"must be a mapping; got {show(test)}")]
         errors += _unknown(test, list(loader.keys), f"{path}.test", f"type {name}")
         inherited = {**{k: v for k, v in cfg.items() if k in ("x", "y", "label_column")}, **test}
         errors += _check_source_keys(inherited, loader, f"{path}.test", name)
@@ -131,7 +135,7 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
 def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     """All problems of a ``data:`` section, each naming its key path; [] if valid."""
     if not isinstance(cfg, dict):
-        return [ConfigError(path, f"must be a mapping; got {cfg!r}")]
+        return [ConfigError(path, f"must be a mapping; got {show(cfg)}")]
     if ("dataset" in cfg) == ("type" in cfg):
         return [
             ConfigError(
@@ -150,7 +154,9 @@ def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     except ConfigError as e:
         errors.append(e)
     if "data_dir" in cfg and not _nonempty_str(cfg["data_dir"]):
-        errors.append(ConfigError(f"{path}.data_dir", f"must be a path; got {cfg['data_dir']!r}"))
+        errors.append(
+            ConfigError(f"{path}.data_dir", f"must be a path; got {show(cfg['data_dir'])}")
+        )
     return errors
 
 

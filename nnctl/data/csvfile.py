@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.core.checks import show
 from nnctl.data.files import require_file
 from nnctl.errors import DataError
 from nnctl.registry import did_you_mean
@@ -141,7 +142,7 @@ def _floats(path: Path, line: int, header: list[str] | None, cells: list[str], c
         i = next(i for i in cols if not is_number(cells[i]))
         name = f" ('{header[i]}')" if header is not None else ""
         raise DataError(
-            f"{path}: line {line}, column {i + 1}{name}: not a number: {cells[i]!r}"
+            f"{path}: line {line}, column {i + 1}{name}: not a number: {show(cells[i])}"
         ) from None
 
 

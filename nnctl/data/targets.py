@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnctl.core.checks import show
 from nnctl.data.csvfile import is_number
 from nnctl.errors import DataError
 
@@ -36,7 +37,7 @@ def _from_text(y: np.ndarray, source: str, task: str | None):
     except ValueError:
         if task == "regression" or y.shape[1] != 1:
             bad = next(v for v in y.ravel() if not is_number(v))
-            raise DataError(f"{source}: label {bad!r} is not a number") from None
+            raise DataError(f"{source}: label {show(bad)} is not a number") from None
         return None
 
 

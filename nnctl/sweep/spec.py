@@ -35,6 +35,7 @@ import yaml
 from nnctl.config import load_config
 from nnctl.config.paths import format_path, parse_path
 from nnctl.config.yamlio import load_yaml, parse_scalar, read_text
+from nnctl.core.checks import show
 from nnctl.errors import ConfigError, ConfigErrors
 from nnctl.registry import did_you_mean
 
@@ -165,7 +166,7 @@ def check_distribution(value, where: str) -> tuple[str, list]:
     """``{loguniform: [1e-4, 1e-1]}`` → ``("loguniform", [0.0001, 0.1])``; ConfigError if bad."""
     if not isinstance(value, dict) or len(value) != 1:
         raise ConfigError(where, "expected one of {uniform: [low, high]}, "
-                          f"{{loguniform: [low, high]}}, {{choice: [values]}}; got {value!r}")  # fmt: skip
+                          f"{{loguniform: [low, high]}}, {{choice: [values]}}; got {show(value)}")  # fmt: skip
     (kind, args), = value.items()  # fmt: skip
     if kind not in SAMPLERS:
         hint = did_you_mean(kind, list(SAMPLERS))
@@ -173,14 +174,14 @@ def check_distribution(value, where: str) -> tuple[str, list]:
                           f"(choose from {', '.join(SAMPLERS)})")  # fmt: skip
     if kind == "choice":
         if not isinstance(args, list) or not args:
-            raise ConfigError(f"{where}.choice", f"expected a non-empty list; got {args!r}")
+            raise ConfigError(f"{where}.choice", f"expected a non-empty list; got {show(args)}")
         return kind, args
     numbers = isinstance(args, list) and len(args) == 2 and all(
         isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)  # fmt: skip
     if not numbers or not args[0] < args[1] or (kind == "loguniform" and args[0] <= 0):
         rule = "two positive numbers" if kind == "loguniform" else "two numbers"
         raise ConfigError(f"{where}.{kind}", f"expected [low, high], {rule} with low < high; "
-                          f"got {args!r}")  # fmt: skip
+                          f"got {show(args)}")  # fmt: skip
     return kind, [float(a) for a in args]
 
 
@@ -193,14 +194,14 @@ def parse_grid_option(text: str) -> tuple[str, list]:
     The values are read as one YAML flow list, so ``kernel_shape=[3, 3],[5, 5]`` works."""
     key, sep, values = text.partition("=")
     if not sep or not key.strip() or not values.strip():
-        raise ValueError(f"expected KEY=V1,V2,... (e.g. optimizer.lr=0.1,0.01); got {text!r}")
+        raise ValueError(f"expected KEY=V1,V2,... (e.g. optimizer.lr=0.1,0.01); got {show(text)}")
     try:
         parsed = parse_scalar(f"[{values}]")
     except yaml.YAMLError as error:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ValueError(f"cannot read the values of {text!r} as YAML: {problem}") from None
+        raise ValueError(f"cannot read the values of {show(text)} as YAML: {problem}") from None
     if not parsed:
-        raise ValueError(f"no values in {text!r}")
+        raise ValueError(f"no values in {show(text)}")
     return normalize_key(key, "--grid"), parsed
 
 
@@ -245,10 +246,10 @@ def spec_from_file(path: str | Path, overrides=(), grid=()) -> SweepSpec:
                   f"(a sweep file has {', '.join(SWEEP_KEYS)})")  # fmt: skip
     base = data.get("base")
     if not isinstance(base, str) or not base:
-        error("base", f"expected the path of a config file; got {base!r}")
+        error("base", f"expected the path of a config file; got {show(base)}")
     shared = data.get("set") or []
     if not isinstance(shared, list) or not all(isinstance(s, str) and "=" in s for s in shared):
-        error("set", f"expected a list of KEY=VALUE strings; got {shared!r}")
+        error("set", f"expected a list of KEY=VALUE strings; got {show(shared)}")
         shared = []
     spec = SweepSpec(base=(path.parent / str(base)).resolve(), name=path.stem,
                      overrides=(*shared, *overrides))  # fmt: skip
@@ -267,12 +268,12 @@ def _read_grid(spec: SweepSpec, grid, error) -> None:
     if grid is None:
         return
     if not isinstance(grid, dict):
-        error("grid", f"expected a mapping of KEY: [values]; got {grid!r}")
+        error("grid", f"expected a mapping of KEY: [values]; got {show(grid)}")
         return
     for key, values in grid.items():
         where = f"grid.{key}"
         if not isinstance(values, list) or not values:
-            error(where, f"expected a non-empty list of values; got {values!r}")
+            error(where, f"expected a non-empty list of values; got {show(values)}")
             continue
         try:
             spec.grid[normalize_key(key, where)] = values
@@ -284,18 +285,18 @@ def _read_random(spec: SweepSpec, block, error) -> None:
     if block is None:
         return
     if not isinstance(block, dict):
-        error("random", f"expected a mapping with {', '.join(RANDOM_KEYS)}; got {block!r}")
+        error("random", f"expected a mapping with {', '.join(RANDOM_KEYS)}; got {show(block)}")
         return
     for key in block:
         if key not in RANDOM_KEYS:
             error(f"random.{key}", f"unknown key{did_you_mean(key, list(RANDOM_KEYS))}")
     trials, seed, space = block.get("trials"), block.get("seed", 0), block.get("space")
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        error("random.trials", f"must be a positive integer; got {trials!r}")
+        error("random.trials", f"must be a positive integer; got {show(trials)}")
     if not isinstance(seed, int) or isinstance(seed, bool):
-        error("random.seed", f"must be an integer; got {seed!r}")
+        error("random.seed", f"must be an integer; got {show(seed)}")
     if not isinstance(space, dict) or not space:
-        error("random.space", f"expected a mapping of KEY: {{distribution}}; got {space!r}")
+        error("random.space", f"expected a mapping of KEY: {{distribution}}; got {show(space)}")
         return
     for key, value in space.items():
         where = f"random.space.{key}"
