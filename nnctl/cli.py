@@ -1,6 +1,7 @@
 """The ``nnctl`` command line: a click group whose commands live in ``nnctl.commands``.
 
-User errors (NnctlError) become one line on stderr and the error's exit code; ``--debug``
+User errors (NnctlError) become one line on stderr and the error's exit code; so do the
+machine's (MemoryError, RecursionError, OSError: exit 1) and Ctrl-C (exit 130). ``--debug``
 shows the traceback instead.
 """
 
@@ -12,7 +13,7 @@ import sys
 import click
 
 from nnctl import __version__
-from nnctl.errors import NnctlError, error_lines
+from nnctl.errors import SYSTEM_ERRORS, NnctlError, error_lines, exit_code
 
 COMMAND_MODULES = (
     "config",
@@ -28,17 +29,17 @@ COMMAND_MODULES = (
 
 
 class NnctlGroup(click.Group):
-    """A group that turns NnctlError into a clean message and exit code."""
+    """A group that turns errors into a clean message and exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except NnctlError as error:
+        except (NnctlError, KeyboardInterrupt, *SYSTEM_ERRORS) as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             for line in error_lines(error):
                 click.echo(line, err=True)
-            sys.exit(error.exit_code)
+            sys.exit(exit_code(error))
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from nnctl.errors import NnctlError
+
 
 def fsync_dir(folder: Path) -> None:
     """Flush ``folder``'s entries (renames, new files) to disk; a no-op where folders cannot
@@ -51,3 +53,35 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data) -> None:
     """``data`` as indented JSON (keys in their order) and a final newline, atomically."""
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+# --- paths users give --------------------------------------------------------------------
+
+
+def user_path(path: str | os.PathLike) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; NnctlError when that user does
+    not exist (``Path.expanduser`` raises RuntimeError)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        user = str(path).split("/", 1)[0]
+        raise NnctlError(f"{path}: cannot expand '{user}': no such user") from None
+
+
+def make_dirs(path: Path, what: str = "folder") -> Path:
+    """Create ``path`` and its missing parents; NnctlError saying why it cannot be (a parent
+    that is a file, no permission, a full disk)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NnctlError(f"cannot create {what} {path}: {_why(path, error)}") from None
+    return path
+
+
+def _why(path: Path, error: OSError) -> str:
+    if isinstance(error, (NotADirectoryError, FileExistsError)):
+        for parent in (path, *path.parents):
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+    return error.strerror or str(error)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from nnctl.config.yamlio import parse_document
 from nnctl.errors import CheckpointError, NnctlError
+from nnctl.fileio import user_path
 
 RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.yaml"
@@ -140,7 +141,7 @@ def load_json(path: Path) -> dict:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The epoch rows of a run's metrics.jsonl; NnctlError if there are none."""
-    path = Path(run_dir).expanduser() / METRICS_JSONL
+    path = user_path(run_dir) / METRICS_JSONL
     try:
         rows = read_file(path)
     except FileNotFoundError:

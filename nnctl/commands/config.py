@@ -12,7 +12,7 @@ from nnctl.commands.table import format_table
 from nnctl.config import load_config
 from nnctl.config.model import format_shape
 from nnctl.config.summary import human, summarize
-from nnctl.errors import NnctlError
+from nnctl.errors import SYSTEM_ERRORS, NnctlError, error_lines
 
 
 @click.command()
@@ -31,10 +31,10 @@ def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     for path in config:
         try:
             load_config(path, overrides)
-        except NnctlError as error:
+        except (NnctlError, *SYSTEM_ERRORS) as error:
             failed = True
-            for line in str(error).splitlines():
-                click.echo(f"error: {line}", err=True)
+            for line in error_lines(error):
+                click.echo(line, err=True)
         else:
             click.echo(f"ok: {path}")
     if failed:

@@ -14,7 +14,7 @@ from nnctl.commands.options import PATH
 from nnctl.data import Split
 from nnctl.data.inputs import read_features, read_labelled
 from nnctl.errors import CheckpointError, NnctlError
-from nnctl.fileio import atomic_write_bytes, atomic_write_text
+from nnctl.fileio import atomic_write_bytes, atomic_write_text, user_path
 from nnctl.train import run
 from nnctl.train.evaluate import evaluate, predict_outputs
 
@@ -119,7 +119,7 @@ def predict_command(target, input_file, output_file):
     if output_file is None:
         click.echo(_as_csv(table), nl=False)
         return
-    out = Path(output_file).expanduser()
+    out = user_path(output_file)
     if out.suffix == ".npz":
         buffer = io.BytesIO()
         np.savez(buffer, **table)

@@ -12,6 +12,7 @@ import numpy as np
 from nnctl.commands.options import config_argument, positive_int
 from nnctl.commands.table import format_table
 from nnctl.config import build, load_config
+from nnctl.config.memory import require_memory
 from nnctl.core.gradcheck import ParameterCheck, check_network
 from nnctl.core.synthetic import synthetic_batch
 from nnctl.errors import NnctlError
@@ -48,6 +49,7 @@ def gradcheck_command(config: str, overrides: tuple[str, ...], batch_size: int, 
       nnctl gradcheck configs/mnist-cnn.yaml --samples 50
     """
     cfg = load_config(config, (*overrides, "model.dtype=float64"))
+    require_memory(cfg, batch_size, "--batch-size")
     experiment = build(cfg)
     network, spec = experiment.network, experiment.spec
     rng = np.random.default_rng(seed)  # the batch, then the checked entries

@@ -9,12 +9,13 @@ import click
 from nnctl import layout
 from nnctl.commands.options import PATH
 from nnctl.errors import NnctlError
+from nnctl.fileio import user_path
 from nnctl.train.plots import logged_metrics, plot_runs, require_matplotlib
 
 
 def _labels(run_dirs: tuple[str, ...]) -> list[str]:
     """Short, distinct curve labels: the folder names, or the paths when names repeat."""
-    names = [Path(d).expanduser().resolve().name for d in run_dirs]
+    names = [user_path(d).resolve().name for d in run_dirs]
     return names if len(set(names)) == len(names) else list(run_dirs)
 
 
@@ -37,13 +38,13 @@ def plot_command(run_dirs: tuple[str, ...], output: str | None, metric: str) -> 
       nnctl plot runs/my-sweep -o sweep.png --metric accuracy
     """
     given = run_dirs
-    run_dirs = tuple(str(p) for d in given for p in layout.find_runs(Path(d).expanduser()))
+    run_dirs = tuple(str(p) for d in given for p in layout.find_runs(user_path(d)))
     if not run_dirs:
         raise NnctlError(f"no runs in {', '.join(given)}")
     if output is None and len(run_dirs) > 1:
         raise click.UsageError("-o FILE.png is required when plotting several runs")
-    first = Path(run_dirs[0]).expanduser()
-    out = Path(output).expanduser() if output else first / layout.CURVES_FILE
+    first = user_path(run_dirs[0])
+    out = user_path(output) if output else first / layout.CURVES_FILE
     runs = {label: layout.read_metrics(Path(d)) for label, d in zip(_labels(run_dirs), run_dirs)}
     wanted = ["loss", "accuracy"] if metric == "both" else [metric]
     metrics = logged_metrics(runs, wanted)

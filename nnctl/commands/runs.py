@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 
 from nnctl import layout
 from nnctl.commands.options import PATH
 from nnctl.commands.table import format_table
+from nnctl.fileio import user_path
 from nnctl.runlist import SORT_KEYS, RunRow, list_runs
 
 HEADER = ("name", "config", "optimizer", "lr", "batch", "epochs", "best val acc", "test acc",
@@ -57,7 +57,7 @@ def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
       nnctl runs runs/lr-sweep --sort val_accuracy
       nnctl runs --json | jq '.[] | select(.status == "completed") | .name'
     """
-    root = Path(directory).expanduser()
+    root = user_path(directory)
     if directory == str(layout.RUNS_ROOT) and not root.exists():
         rows = []
     else:

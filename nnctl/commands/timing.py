@@ -9,6 +9,7 @@ import click
 from nnctl.commands.options import config_argument, positive_int
 from nnctl.commands.table import format_table
 from nnctl.config import build, load_config
+from nnctl.config.memory import require_memory
 from nnctl.train.timing import TimingReport, time_network
 
 
@@ -32,8 +33,9 @@ def time_command(config: str, overrides: tuple[str, ...], iterations: int,
       nnctl time configs/mnist-cnn.yaml --iterations 50 --batch-size 128
     """
     cfg = load_config(config, overrides)
-    experiment = build(cfg)
     batch = batch_size or cfg.data["data"]["batch_size"]
+    require_memory(cfg, batch, "--batch-size" if batch_size else "data.batch_size")
+    experiment = build(cfg)
     report = time_network(experiment.network, experiment.spec, batch, iterations)
     if as_json:
         click.echo(json.dumps(report.to_dict()))

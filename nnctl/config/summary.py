@@ -56,11 +56,14 @@ def summarize(model: dict, input_shape: tuple[int, ...]) -> Summary:
     return Summary(tuple(input_shape), rows, model["dtype"])
 
 
+BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
 def human(n: float, unit: str = "") -> str:
     """``1234567`` → ``"1.23M"``; bytes with ``unit="B"`` → ``"4.5 KiB"``."""
     if unit == "B":
-        for suffix in ("B", "KiB", "MiB", "GiB"):
-            if n < 1024 or suffix == "GiB":
+        for suffix in BYTE_UNITS:
+            if n < 1024 or suffix == BYTE_UNITS[-1]:
                 return f"{n:.0f} {suffix}" if suffix == "B" else f"{n:.1f} {suffix}"
             n /= 1024
     for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):

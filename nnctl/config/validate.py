@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nnctl.config.components import OPTIMIZER, SCHEDULE, check_spec
 from nnctl.config.load import RawConfig
+from nnctl.config.memory import memory_error, train_batch
 from nnctl.config.model import resolve_model
 from nnctl.config.schema import TOP_KEYS, resolve_train, unknown_keys
 from nnctl.core.checks import show
@@ -29,6 +30,10 @@ def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigE
     resolved["schedule"] = _check_schedule(data.get("schedule"), errors)
     task = spec.task if spec is not None else None
     resolved["train"] = resolve_train(data.get("train"), has_validation, task, errors)
+    if not errors and spec is not None:  # what cannot fit in memory, before anything allocates
+        batch = train_batch(resolved["data"], spec)
+        too_large = memory_error(resolved["model"], spec, batch, "data.batch_size")
+        errors += [too_large] if too_large else []
     return resolved, spec, [_locate(error, raw) for error in errors]
 
 

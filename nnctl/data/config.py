@@ -14,7 +14,8 @@ from nnctl.core.checks import ArgumentError, flag, integer, is_int, positive_int
 from nnctl.data.builtin import DATASETS
 from nnctl.data.preprocess import MODES
 from nnctl.data.sources import LOADERS
-from nnctl.errors import ConfigError, ConfigErrors
+from nnctl.errors import ConfigError, ConfigErrors, NnctlError
+from nnctl.fileio import user_path
 from nnctl.registry import REQUIRED, did_you_mean
 
 #: Defaults of the keys every data section has.
@@ -160,8 +161,11 @@ def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     return errors
 
 
-def _resolve_path(value: str, base_dir: Path) -> str:
-    p = Path(value).expanduser()
+def _resolve_path(value: str, base_dir: Path, where: str) -> str:
+    try:
+        p = user_path(value)
+    except NnctlError as error:
+        raise ConfigError(where, str(error)) from None
     return str(p if p.is_absolute() else Path(base_dir) / p)
 
 
@@ -180,20 +184,20 @@ def resolve_data_config(cfg: dict, path: str = "data", base_dir: Path | None = N
         out["normalize"] = "none"
     if "dataset" in out:
         if out.get("data_dir"):
-            out["data_dir"] = _resolve_path(out["data_dir"], base_dir)
+            out["data_dir"] = _resolve_path(out["data_dir"], base_dir, f"{path}.data_dir")
         return out
     loader = LOADERS.get(out["type"])
-    _fill_part(out, loader, base_dir)
+    _fill_part(out, loader, base_dir, path)
     if out.get("test") is not None:
         shared = {k: out[k] for k in ("x", "y", "label_column") if k in loader.keys}
         out["test"] = {**shared, **out["test"]}
-        _fill_part(out["test"], loader, base_dir)
+        _fill_part(out["test"], loader, base_dir, f"{path}.test")
     return out
 
 
-def _fill_part(part: dict, loader, base_dir: Path) -> None:
+def _fill_part(part: dict, loader, base_dir: Path, where: str) -> None:
     for key, default in loader.keys.items():
         if key not in part and default is not REQUIRED:
             part[key] = default
     for key in loader.path_keys:
-        part[key] = _resolve_path(part[key], base_dir)
+        part[key] = _resolve_path(part[key], base_dir, f"{where}.{key}")

@@ -19,6 +19,7 @@ from nnctl.data.npz import npz_names, read_npz_array
 from nnctl.data.sources import LOADERS, REQUIRED, check_features
 from nnctl.data.targets import prepare_targets
 from nnctl.errors import DataError
+from nnctl.fileio import user_path
 
 
 def file_kind(path: Path) -> str:
@@ -50,7 +51,7 @@ READERS = {"npy": _read_npy, "npz": _read_npz, "csv": read_csv_features, "idx": 
 
 def read_features(path) -> np.ndarray:
     """Raw features (N, ...) from a file; DataError naming the file if it cannot be read."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     require_file(path)
     X = READERS[file_kind(path)](path)
     if X.ndim < 1 or len(X) == 0:
@@ -62,7 +63,7 @@ def read_features(path) -> np.ndarray:
 def read_labelled(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray]:
     """Features and targets from an npz or csv file, with the array names or label column
     of the run's own data config when it used the same file type."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     kind = file_kind(path)
     if kind not in ("npz", "csv"):
         raise DataError(f"{path}: --data takes an .npz or .csv file with labels")

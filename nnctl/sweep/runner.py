@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nnctl import layout
 from nnctl.errors import NnctlError
-from nnctl.fileio import atomic_write_json
+from nnctl.fileio import atomic_write_json, make_dirs, user_path
 from nnctl.sweep import table
 from nnctl.sweep.local import LocalPool, available_cpus
 from nnctl.sweep.spec import SweepSpec, Trial, validate_trials
@@ -58,9 +58,9 @@ def prepare_folder(out: Path, spec: SweepSpec) -> None:
             raise NnctlError(f"{out}: holds a different sweep (its {', '.join(differing)} "
                              "differ); choose another --out")  # fmt: skip
         return
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise NnctlError(f"{out}: exists and is not a sweep folder; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, "sweep folder")
     atomic_write_json(path, fingerprint)
 
 
@@ -127,7 +127,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, echo: Callable[[str], None
         from nnctl.sweep.ray_backend import preflight
 
         preflight(options.address)  # a missing extra or cluster, before anything is written
-    out = Path(options.out or spec.default_out()).expanduser().resolve()
+    out = user_path(options.out or spec.default_out()).resolve()
     prepare_folder(out, spec)
     state = SweepRun(out, trials, echo)
     todo = sorted(to_run(state.rows, options.retry_failed))

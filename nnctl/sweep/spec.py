@@ -37,6 +37,7 @@ from nnctl.config.paths import format_path, parse_path
 from nnctl.config.yamlio import load_yaml, parse_scalar, read_text
 from nnctl.core.checks import show
 from nnctl.errors import ConfigError, ConfigErrors
+from nnctl.fileio import user_path
 from nnctl.registry import did_you_mean
 
 SWEEP_KEYS = ("base", "set", "grid", "random")
@@ -216,7 +217,7 @@ def is_sweep_file(path: str | Path) -> bool:
 
 def spec_from_config(config: str | Path, overrides=(), grid=()) -> SweepSpec:
     """A sweep over ``config`` from ``--set`` and ``--grid`` options."""
-    spec = SweepSpec(base=Path(config).expanduser().resolve(), overrides=tuple(overrides),
+    spec = SweepSpec(base=user_path(config).resolve(), overrides=tuple(overrides),
                      name=Path(config).stem)  # fmt: skip
     add_grid(spec, grid, "--grid")
     return spec
@@ -232,7 +233,7 @@ def add_grid(spec: SweepSpec, grid_options, where: str) -> None:
 
 def spec_from_file(path: str | Path, overrides=(), grid=()) -> SweepSpec:
     """A sweep file (``base``, ``set``, ``grid``, ``random``) plus command-line options."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     shown = str(path)
     data, lines = load_yaml(read_text(path, shown), shown)
     errors = []

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnctl.config import load_config
-from nnctl.errors import NnctlError, error_lines
+from nnctl.errors import SYSTEM_ERRORS, NnctlError, error_lines, exit_code
 from nnctl.train import run
 
 
@@ -50,8 +50,8 @@ def train_exit_code(
             resume_run(resume_dir, quiet=True, argv=argv)
         else:
             train_file(config, overrides, out=out, quiet=True, argv=argv)
-    except NnctlError as error:
+    except (NnctlError, *SYSTEM_ERRORS) as error:
         for line in error_lines(error):
             print(line, file=sys.stderr, flush=True)
-        return error.exit_code
+        return exit_code(error)
     return 0

@@ -18,6 +18,7 @@ from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
 from nnctl.data import Preprocessor
 from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
+from nnctl.fileio import user_path
 from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, split_prefix
@@ -44,7 +45,7 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
     Returns (run_dir, summary).
     """
     if resume_dir is not None:
-        run_dir = _check_resume(Path(resume_dir).expanduser(), config, force)
+        run_dir = _check_resume(user_path(resume_dir), config, force)
     else:
         run_dir = rundir.prepare_new_run(Path(out) if out else rundir.default_run_dir(config.name))
         rundir.write_config(run_dir, config.data)
@@ -96,7 +97,7 @@ def _check_resume(run_dir: Path, config, force: bool) -> Path:
 
 def run_config(run_dir: Path):
     """The Config a run was trained with (its resolved config.yaml)."""
-    run_dir = Path(run_dir).expanduser()
+    run_dir = user_path(run_dir)
     if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
     config = load_config(run_dir / layout.CONFIG_FILE)
@@ -117,7 +118,7 @@ class TrainedModel:
 
 def open_model(target) -> TrainedModel:
     """Load RUN_DIR (the checkpoint its summary reports, else last) or a checkpoint file."""
-    target = Path(target).expanduser()
+    target = user_path(target)
     if target.is_dir():
         summary_path = target / layout.SUMMARY_FILE
         if summary_path.exists():

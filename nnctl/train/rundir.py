@@ -16,7 +16,7 @@ import yaml
 
 from nnctl import __version__, layout
 from nnctl.errors import NnctlError
-from nnctl.fileio import atomic_write_json, atomic_write_text
+from nnctl.fileio import atomic_write_json, atomic_write_text, make_dirs, user_path
 
 
 def now_iso() -> str:
@@ -36,7 +36,7 @@ def default_run_dir(config_name: str, root: Path = layout.RUNS_ROOT) -> Path:
 
 def prepare_new_run(path: Path) -> Path:
     """Create ``path`` for a new run; refuse to reuse a folder that holds a run already."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if path.exists() and not path.is_dir():
         raise NnctlError(f"{path}: exists and is not a directory")
     checkpoints = path / layout.CHECKPOINT_DIR
@@ -45,7 +45,8 @@ def prepare_new_run(path: Path) -> Path:
             f"{path}: already holds a run; resume it with 'nnctl resume {path}' "
             "or choose another --out"
         )
-    checkpoints.mkdir(parents=True, exist_ok=True)
+    make_dirs(path, "run directory")
+    make_dirs(checkpoints, "run directory")
     return path
 
 
