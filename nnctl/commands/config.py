@@ -7,30 +7,43 @@ import json
 import click
 import yaml
 
+from nnctl import data as datamod
 from nnctl.commands.options import config_argument
 from nnctl.commands.table import format_table
 from nnctl.config import load_config
 from nnctl.config.model import format_shape
 from nnctl.config.summary import human, summarize
-from nnctl.errors import SYSTEM_ERRORS, NnctlError, error_lines
+from nnctl.errors import SYSTEM_ERRORS, ConfigError, DataError, NnctlError, error_lines
 
 
 @click.command()
 @config_argument(multiple=True)
-def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--data",
+    "with_data",
+    is_flag=True,
+    help="Also load the data as training would: every value, label and checksum.",
+)
+def check(config: tuple[str, ...], overrides: tuple[str, ...], with_data: bool) -> None:
     """Validate config files: print 'ok: FILE' or every error found.
 
+    Checks every key, the model's shapes against the data's, the memory training needs,
+    and what the data's headers and labels show (sizes, classes); --data loads the data too
+    (NaN, text or complex features, malformed CSV cells, truncated files, checksums).
     Exits 1 if any file is invalid.
 
     \b
     Example:
       nnctl check configs/*.yaml
       nnctl check configs/digits-mlp.yaml --set optimizer.lr=0.01
+      nnctl check my-data.yaml --data
     """
     failed = False
     for path in config:
         try:
-            load_config(path, overrides)
+            cfg = load_config(path, overrides)
+            if with_data:
+                _load_data(cfg, path)
         except (NnctlError, *SYSTEM_ERRORS) as error:
             failed = True
             for line in error_lines(error):
@@ -39,6 +52,13 @@ def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"ok: {path}")
     if failed:
         raise SystemExit(1)
+
+
+def _load_data(cfg, path: str) -> None:
+    try:
+        datamod.load(cfg.data["data"], seed=cfg.seed)
+    except DataError as error:
+        raise ConfigError("data", str(error), file=path) from None
 
 
 @click.command()

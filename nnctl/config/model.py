@@ -135,6 +135,8 @@ def _check_output(specs: list, shape: tuple, loss, spec, errors: list) -> None:
                 f"{format_shape(shape)} (end with a fully_connected layer)",
             )
         )
+    elif spec.classes_from_labels and width < spec.n_classes:
+        errors.append(_label_out_of_range(spec, width, path))
     elif spec.n_classes is not None and width != spec.n_classes:
         errors.append(
             ConfigError(
@@ -152,6 +154,17 @@ def _check_output(specs: list, shape: tuple, loss, spec, errors: list) -> None:
                 f"got {activation}",
             )
         )
+
+
+def _label_out_of_range(spec, width: int, path: str) -> ConfigError:
+    """Undeclared classes are counted from the labels, so one stray label (99 among 0-2)
+    would otherwise read as 100 classes: report the label against the model's width."""
+    return ConfigError(
+        "data",
+        f"label {spec.n_classes - 1} in '{spec.name}' is out of range for {width} classes "
+        f"(the width of {path}; labels are 0..{width - 1}); if there are "
+        f"{spec.n_classes} classes, set data.n_classes and {path}.n_out to {spec.n_classes}",
+    )
 
 
 def format_shape(shape) -> str:

@@ -29,6 +29,8 @@ class DataSpec:
     n_train, n_validation, n_test : int or None
         Examples in each split (after the validation split); None where unknown.
     class_names : tuple of str or None
+    classes_from_labels : bool
+        ``n_classes`` was not declared but counted from the labels (the largest + 1).
     """
 
     name: str
@@ -39,6 +41,7 @@ class DataSpec:
     n_validation: int | None = None
     n_test: int | None = None
     class_names: tuple[str, ...] | None = None
+    classes_from_labels: bool = False
 
 
 @dataclass
