@@ -21,6 +21,7 @@ from nnctl.config.components import (
 from nnctl.config.schema import TRAIN, TRAIN_SECTIONS, Field
 from nnctl.core.network import DTYPES
 from nnctl.data import DATA_DEFAULTS, DATASETS, LOADERS
+from nnctl.data.config import BUILTIN_KEYS, KEY_DOCS, USER_KEYS
 from nnctl.registry import REQUIRED
 
 INTRO = """\
@@ -61,6 +62,35 @@ file may be set if the schema knows it (an argument of that component, a `train`
 """
 
 
+#: Data keys that are not in DATA_DEFAULTS: what happens when they are left out.
+NO_DEFAULT = {
+    "dataset": "required",
+    "type": "required",
+    "data_dir": "`null`",
+    "test": "`null`",
+    "task": "inferred",
+    "n_classes": "inferred",
+}
+DATA_NOTES = [
+    "`label_column` is a column name, an index or a list of names (several regression",
+    "targets); the default is the last column. Text labels (CSV cells, npz strings) name",
+    "the classes, numbered in sorted order. For regression, set `task: regression`, a loss",
+    "such as `l2` and a last layer with one output per target:",
+    "",
+    "```yaml",
+    "data: {type: csv, path: houses.csv, label_column: price, task: regression}",
+    "model:",
+    "  layers:",
+    "    - {type: fully_connected, n_out: 32, activation: relu}",
+    "    - {type: fully_connected, n_out: 1}",
+    "  loss: l2",
+    "```",
+    "",
+    "`nnctl check` reads the data's headers and labels (shapes, sizes, classes) and refuses",
+    "a config whose training cannot fit in memory; `nnctl check --data` loads the data too.",
+]
+
+
 def _value(value) -> str:
     if value is REQUIRED:
         return "required"
@@ -74,7 +104,8 @@ def _value(value) -> str:
 
 
 def _summary(obj) -> str:
-    doc = inspect.getdoc(obj) or ""
+    """The first paragraph of ``obj``'s own docstring (never one it inherits)."""
+    doc = inspect.cleandoc(vars(obj).get("__doc__") or "")
     return " ".join(doc.split("\n\n")[0].split())
 
 
@@ -111,8 +142,10 @@ def _field_rows(fields: dict[str, Field]) -> list[str]:
 
 def data_section() -> list[str]:
     lines = ["## data", "", "Either `dataset: NAME` (built-in) or `type: LOADER` (your files).", ""]
-    lines += ["| key | default |", "|---|---|"]
-    lines += [f"| `{k}` | {_value(v)} |" for k, v in DATA_DEFAULTS.items()]
+    lines += ["| key | default | meaning |", "|---|---|---|"]
+    for key in (*BUILTIN_KEYS, *USER_KEYS, *DATA_DEFAULTS):
+        default = _value(DATA_DEFAULTS[key]) if key in DATA_DEFAULTS else NO_DEFAULT[key]
+        lines.append(f"| `{key}` | {default} | {KEY_DOCS[key]} |")
     lines += ["", "Built-in data sets:", "", "| dataset | input shape | classes |", "|---|---|---|"]
     for name, cls in DATASETS.items():
         shape = "x".join(map(str, cls.input_shape))
@@ -121,6 +154,7 @@ def data_section() -> list[str]:
     for name, cls in LOADERS.items():
         keys = ", ".join(f"`{k}` ({_value(v)})" for k, v in cls.keys.items())
         lines.append(f"- `{name}`: {keys}")
+    lines += ["", *DATA_NOTES]
     return [*lines, ""]
 
 

@@ -29,6 +29,24 @@ DATA_DEFAULTS = {
 BUILTIN_KEYS = ("dataset", "data_dir")
 USER_KEYS = ("type", "task", "n_classes", "test")
 TASKS = ("classification", "regression")
+#: What each key means: the config reference is generated from this (a key without an
+#: entry fails its test).
+KEY_DOCS = {
+    "dataset": "a built-in data set (below); give either `dataset` or `type`",
+    "data_dir": "with `dataset`: a folder searched first for downloaded data sets "
+    "(then `$NNCTL_DATA`, the user cache)",
+    "type": "your own files: a loader (below) with its keys",
+    "task": "`classification` or `regression`; default: inferred from the labels (integers, "
+    "whole numbers, one-hot rows or text mean classification, other numbers regression)",
+    "n_classes": "number of classes (>= 2); default: the largest label + 1",
+    "test": "a separate test set: a mapping of the loader's keys (`x`, `y` and "
+    "`label_column` default to the training part's)",
+    "validation": "a fraction of the training part, a count of examples, or 0 for none",
+    "batch_size": "examples per training step",
+    "normalize": f"{', '.join(f'`{m}`' for m in MODES)}; statistics from the training part only",
+    "flatten": "reshape every example to one axis",
+    "shuffle": "draw the training examples in a new order every epoch",
+}
 
 
 def _check(errors: list, path: str, check, key: str, value, *args) -> None:
