@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import click
 
@@ -36,9 +37,12 @@ class NnctlGroup(click.Group):
             return super().invoke(ctx)
         except (NnctlError, KeyboardInterrupt, *SYSTEM_ERRORS) as error:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
-            for line in error_lines(error):
-                click.echo(line, err=True)
+                if not isinstance(error, KeyboardInterrupt):
+                    raise
+                traceback.print_exc()  # click would print "Aborted!" instead
+            else:
+                for line in error_lines(error):
+                    click.echo(line, err=True)
             sys.exit(exit_code(error))
 
 

@@ -44,6 +44,7 @@ SWEEP_KEYS = ("base", "set", "grid", "random")
 RANDOM_KEYS = ("trials", "seed", "space")
 SIGNIFICANT_DIGITS = 6  # random floats are rounded so the override text is the exact value
 MAX_NAME = 120
+MAX_TRIALS = 10_000  # each trial is a run directory; more is a mistake, or an alias bomb
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,24 @@ class SweepSpec:
     space: dict[str, tuple[str, list]] = field(default_factory=dict)
     name: str = "sweep"
 
+    def check_size(self, file: str | None = None) -> None:
+        """ConfigError when the sweep has more than ``MAX_TRIALS`` trials."""
+        if self.size() > MAX_TRIALS:
+            raise ConfigError(
+                "random.trials" if self.trials > MAX_TRIALS else "grid",
+                f"{self.size():,} trials; a sweep runs at most {MAX_TRIALS:,}",
+                file=file,
+            )
+
+    def size(self) -> int:
+        """How many trials :meth:`expand` gives, without expanding them."""
+        return math.prod(len(values) for values in self.grid.values()) * max(self.trials, 1)
+
     def expand(self) -> list[Trial]:
-        """Every trial, in a fixed order: grid points (last key fastest) × random samples."""
+        """Every trial, in a fixed order: grid points (last key fastest) × random samples.
+
+        ConfigError beyond ``MAX_TRIALS`` (each trial is a run directory)."""
+        self.check_size()
         grid_points = [dict(zip(self.grid, values)) for values in
                        itertools.product(*self.grid.values())]  # fmt: skip
         samples = sample_space(self.space, self.trials, self.seed) if self.trials else [{}]
@@ -262,6 +279,7 @@ def spec_from_file(path: str | Path, overrides=(), grid=()) -> SweepSpec:
         add_grid(spec, grid, "--grid and the sweep file")
     except ConfigError as problem:
         raise ConfigError(problem.path, problem.message, file=shown) from None
+    spec.check_size(shown)
     return spec
 
 

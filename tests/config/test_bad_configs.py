@@ -416,3 +416,21 @@ def test_yaml_dump_of_table_entries_is_safe():
     # The table itself must be plain data (it is dumped with safe_dump).
     for _, patch, _ in BAD:
         yaml.safe_dump(config_dict(patch))
+
+
+def test_a_stray_label_is_out_of_range_not_more_classes(write, tmp_path):
+    """Undeclared classes are counted from the labels: one label 99 among 0-2 with a
+    3-wide last layer is a label out of range (as Keras reports it), not "100 classes"."""
+    import numpy as np
+
+    y = np.arange(30) % 3
+    y[5] = 99
+    np.savez(tmp_path / "d.npz", x=np.ones((30, 4)), y=y)
+    data = {"dataset": DELETE, "type": "npz", "path": "d.npz"}
+    patch = {"data": data, "model": {"layers": [{"type": FC, "n_out": 3, "activation": "softmax"}]}}
+    (line,) = error_lines(write(config_dict(patch)))
+    assert "data: label 99 in 'd.npz' is out of range for 3 classes" in line
+    assert "set data.n_classes and model.layers[0].n_out to 100" in line
+    patch["model"]["layers"][0]["n_out"] = 101  # wider than the labels: their count is wrong
+    (line,) = error_lines(write(config_dict(patch)))
+    assert "must equal the number of classes of 'd.npz' (100); got 101" in line

@@ -63,10 +63,52 @@ def test_booleans_and_infinities_are_not_numbers():
 
 def test_every_check_is_in_the_table():
     """A check added to core/checks.py needs a row above."""
-    predicates = {"show", "is_int", "is_real"}
+    predicates = {"show", "cut", "is_int", "is_real"}  # formatters and predicates
     public = {
         name
         for name, obj in inspect.getmembers(checks, inspect.isfunction)
         if obj.__module__ == checks.__name__ and not name.startswith("_")
     }
     assert public - predicates == {c.__name__ for c in CHECKS}
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("abc", "'abc'"),
+        (3, "3"),
+        (np.float64(0.1), "0.1"),
+        ([1, "a", (2,)], "[1, 'a', (2,)]"),
+        ({"b": [1], "a": None}, "{'b': [1], 'a': None}"),
+        (True, "True"),
+    ],
+)
+def test_show_writes_small_values_as_before(value, shown):
+    assert checks.show(value) == shown
+
+
+def test_show_cuts_long_values_and_says_how_long():
+    assert checks.show("x" * 1000) == "'" + "x" * 119 + "... (1,000 characters)"
+    text = checks.show(list(range(100_000)))
+    assert text.startswith("[0, 1, 2, ") and text.endswith("... (a list of 100,000 items)")
+    assert len(text) < checks.MAX_SHOWN + 40
+    assert checks.show({str(i): i for i in range(1000)}).endswith("(a mapping of 1,000 keys)")
+
+
+def test_show_never_renders_what_it_cuts():
+    """A value shared a billion times over (what an alias bomb builds) or nested far beyond
+    Python's recursion limit costs no more than a short one."""
+    shared = ["x"] * 10
+    for _ in range(9):
+        shared = [shared] * 10  # 10**10 strings if it were printed
+    assert checks.show(shared).startswith("[" * 10 + "'x', 'x'")
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert checks.show(deep).endswith("...")
+    assert checks.show(10**5000) == "<an integer of about 5000 digits>"
+
+
+def test_cut():
+    assert checks.cut("short") == "short"
+    assert checks.cut("a" * 200, 10) == "a" * 10 + "..."
