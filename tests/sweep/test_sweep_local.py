@@ -252,20 +252,23 @@ train: {epochs: 2}
 
 
 def test_a_failing_trial_is_reported_and_retried_only_when_asked(tmp_path):
-    """A data file that passes validation but fails when loaded (7 labels for 10 rows)."""
+    """A data file that passes validation but fails when loaded (a NaN feature: validation
+    reads headers and labels only)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "good.npz", x=rng.normal(size=(30, 4)), y=np.arange(30) % 3)
-    np.savez(tmp_path / "bad.npz", x=rng.normal(size=(10, 4)), y=np.arange(7) % 3)
+    x = rng.normal(size=(30, 4))
+    x[3, 2] = np.nan
+    np.savez(tmp_path / "bad.npz", x=x, y=np.arange(30) % 3)
     base = write_base(tmp_path, NPZ)
     args = ["sweep", base, "--grid", "data.path=good.npz,bad.npz", "--out", tmp_path / "s"]
     result = nnctl(*args)
     assert result.returncode == 1
     rows = read_jsonl(tmp_path / "s" / "sweep.jsonl")
     assert [row["status"] for row in rows] == ["completed", "failed"]
-    assert (
-        rows[1]["error"] == f"{tmp_path / 'bad.npz'}: 7 labels for 10 examples; they must be equal"
+    assert rows[1]["error"] == (
+        f"{tmp_path / 'bad.npz'}: features contain NaN or infinite values (first in row 3)"
     )
     assert "1 of 2 trials did not complete (1 completed, 1 failed): 001-data.path=bad.npz" in (
         result.stderr
