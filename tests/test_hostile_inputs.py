@@ -65,6 +65,8 @@ def hostile(tmp_path_factory) -> Path:
     (d / "deep.yaml").write_text(IRIS + "x: " + "[" * 600 + "]" * 600 + "\n")
     (d / "deepmap.yaml").write_text(IRIS + "x: " + "{a: " * 600 + "1" + "}" * 600 + "\n")
     (d / "key.yaml").write_text(IRIS + "? [a, b]\n: 1\n")
+    (d / "digits.yaml").write_text(IRIS.replace("seed: 0", "seed: " + "9" * 5000))
+    (d / "date.yaml").write_text(IRIS.replace("seed: 0", "seed: 2020-02-31"))
     (d / "big.yaml").write_text(IRIS.replace("n_out: 16", "n_out: 1000000000000"))
     chain = d / "chain"
     chain.mkdir()
@@ -131,6 +133,8 @@ TABLE = [
     ("nested 600 mappings", "check deepmap.yaml", "nested more than 100 levels deep"),
     ("extends 1000 files", "check chain/c0.yaml", "extends chain longer than"),
     ("complex key", "check key.yaml", "got a list [a, b] (quote it)"),
+    ("5000-digit integer", "check digits.yaml", "cannot read a value: Exceeds the limit"),
+    ("February 31", "check date.yaml", "cannot read a value: day is out of range for month"),
     ("grid product", "sweep sweep-grid.yaml --out g", "100,000 trials; a sweep runs at most"),
     # --- memory (item 9)
     ("n_out 1e12 check", "check big.yaml", "model.layers[0]: training needs at least"),

@@ -97,7 +97,11 @@ def _parse(text: str, budget: Budget | None, inspect=None):
         (budget or Budget()).spend(node)
         if inspect is not None:
             inspect(node)
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except ValueError as error:  # a date that does not exist, an integer too long
+            problem = f"cannot read a value: {str(error).split(';')[0]}"
+            raise yaml.YAMLError(problem) from None
     finally:
         loader.dispose()
 
@@ -149,7 +153,7 @@ def load_yaml(text: str, shown: str, budget: Budget | None = None) -> tuple[obje
     except yaml.MarkedYAMLError as error:
         raise _syntax_error(error, shown) from None
     except yaml.YAMLError as error:
-        raise ConfigError("", f"invalid YAML: {show(str(error))}", file=shown) from None
+        raise ConfigError("", f"invalid YAML: {cut(str(error))}", file=shown) from None
     if data is None:
         raise ConfigError("", "file is empty; expected a mapping of config keys", file=shown)
     return data, lines
