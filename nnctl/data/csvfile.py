@@ -63,7 +63,9 @@ def label_indices(path: Path, header: list[str], label_column) -> list[int]:
             indices.append(header.index(col))
         else:
             hint = did_you_mean(col, header)
-            raise DataError(f"{path}: no column named '{col}'{hint} (columns: {', '.join(header)})")
+            raise DataError(
+                f"{path}: no column named '{col}'{hint} (columns: {cut(', '.join(header))})"
+            )
     return indices
 
 
