@@ -167,7 +167,7 @@ def main(argv=None) -> None:
     args.config = args.config.resolve()
     env, removed = harness.child_env(args.threads)
     env_line = harness.env_note(removed, args.threads)
-    print(env_line)
+    print(env_line, flush=True)
     if not harness.torch_installed():
         print("PyTorch is not installed: nnctl only (pip install torch==2.13.0)")
     rows = summarize(measure(args, env))
@@ -177,7 +177,7 @@ def main(argv=None) -> None:
         print()
         print(
             f"Made with `{harness.command_line()}` on {date.today().isoformat()}: whole "
-            f"processes, alternated, medians of {args.rounds} rounds; {args.threads} "
+            f"processes, alternated, median over {args.rounds} round(s); {args.threads} "
             f"threads; {env_line}. Wall and CPU time and peak resident memory of each "
             f"whole process; training steps as each reports them."
         )

@@ -66,6 +66,7 @@ sys.path.insert(0, str(harness.ROOT))  # nnctl from this checkout, installed or 
 
 LR = 0.01
 SEED = 0
+KERNEL = 3
 #: name → (input shape, batch, layers); a layer is ("conv", n_out), ("pool",),
 #: ("flatten",) or ("dense", n_out). Convs are 3x3 "same" + relu, pools 2x2 max stride 2,
 #: dense layers relu except the last (softmax cross-entropy).
@@ -100,7 +101,7 @@ def step_flops(case: str) -> int:
     macs = []  # multiply-adds per sample, per layer with weights
     for layer, shape, out, _ in layer_shapes(case):
         if layer[0] == "conv":
-            macs.append(out[0] * out[1] * out[2] * 3 * 3 * shape[2])
+            macs.append(out[0] * out[1] * out[2] * KERNEL * KERNEL * shape[2])
         elif layer[0] == "dense":
             macs.append(shape[0] * out[0])
     batch = CASES[case][1]
@@ -126,7 +127,7 @@ def nnctl_step(case: str):
     layers = []
     for layer, _, _, last in layer_shapes(case):
         if layer[0] == "conv":
-            layers.append(Conv2D(layer[1], 3, "relu", pad="same"))
+            layers.append(Conv2D(layer[1], KERNEL, "relu", pad="same"))
         elif layer[0] == "pool":
             layers.append(Pool2D(2, "max", stride=2))
         elif layer[0] == "flatten":
@@ -155,7 +156,7 @@ def torch_step(case: str):
     modules = []
     for layer, shape, out, last in layer_shapes(case):
         if layer[0] == "conv":
-            modules += [nn.Conv2d(shape[2], layer[1], 3, padding=1), nn.ReLU()]
+            modules += [nn.Conv2d(shape[2], layer[1], KERNEL, padding="same"), nn.ReLU()]
         elif layer[0] == "pool":
             modules.append(nn.MaxPool2d(2, 2))
         elif layer[0] == "flatten":
@@ -248,20 +249,15 @@ def peak_child(sizes=(1024, 2048), repeats: int = 10) -> dict:
 
 # --- the parent -----------------------------------------------------------------------
 def run_child(args, env, framework: str, case: str) -> dict:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        framework,
-        "--case",
-        case,
-        "--repeats",
-        str(args.repeats),
-        "--warmup",
-        str(args.warmup),
-        "--threads",
-        str(args.threads),
-    ]
+    options = {
+        "--child": framework,
+        "--case": case,
+        "--repeats": args.repeats,
+        "--warmup": args.warmup,
+        "--threads": args.threads,
+    }
+    cmd = [sys.executable, str(Path(__file__).resolve())]
+    cmd += [str(x) for pair in options.items() for x in pair]
     return harness.run_json_child(cmd, env)
 
 
@@ -328,8 +324,9 @@ def caption(args, peak: float, peak_source: str, env_line: str, pools: dict) -> 
     kernels = "; ".join(f"{fw}: {harness.describe_pools(p)}" for fw, p in pools.items())
     return (
         f"Made with `{harness.command_line()}` on {date.today().isoformat()}: each framework "
-        f"and case in its own process, alternated, best of {args.rounds} round medians of "
-        f"{args.repeats} steps after {args.warmup} warm-up steps; {args.threads} threads; "
+        f"and case in its own process, alternated, best of the medians of {args.rounds} "
+        f"round(s), each over {args.repeats} steps after {args.warmup} warm-up steps; "
+        f"{args.threads} threads; "
         f"{env_line}; thread pools {kernels}. GFLOP/s counts matrix products only "
         f"(forward, weight and input gradients, none for the data); % peak of "
         f"{peak:.0f} GFLOP/s float32 ({peak_source}). RSS: peak resident memory of the "
@@ -340,7 +337,7 @@ def caption(args, peak: float, peak_source: str, env_line: str, pools: dict) -> 
 def parent(args) -> None:
     env, removed = harness.child_env(args.threads)
     env_line = harness.env_note(removed, args.threads)
-    print(env_line)
+    print(env_line, flush=True)
     frameworks = ["nnctl"] + (["torch"] if harness.torch_installed() else [])
     if len(frameworks) == 1:
         print("PyTorch is not installed: nnctl only (pip install torch==2.13.0)")
@@ -358,7 +355,7 @@ def parent(args) -> None:
             env,
         )
         peak, peak_source = measured["peak_gflops"], "measured by this run"
-    print(f"float32 matrix-product peak: {peak:.0f} GFLOP/s ({peak_source})")
+    print(f"float32 matrix-product peak: {peak:.0f} GFLOP/s ({peak_source})", flush=True)
     runs = measure(args, env, frameworks)
     rows = summarize(runs, peak)
     pools = {fw: runs[args.cases[0]][fw][0]["pools"] for fw in frameworks}
