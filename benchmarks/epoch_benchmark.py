@@ -144,7 +144,7 @@ def table(rows: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("configs/mnist-cnn.yaml"))
+    parser.add_argument("--config", type=Path, default=harness.ROOT / "configs" / "mnist-cnn.yaml")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
