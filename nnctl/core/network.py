@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from nnctl.core.activations import SoftMax
-from nnctl.core.fast import plan
+from nnctl.core.fused import plan
 from nnctl.core.layers import ActivatedLayer, Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
 from nnctl.errors import CheckpointError, ShapeError

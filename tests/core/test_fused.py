@@ -1,4 +1,4 @@
-"""The network's exact rewrites (``nnctl.core.fast``) against the plain layer-by-layer path."""
+"""The network's exact rewrites (``nnctl.core.fused``) against the plain layer-by-layer path."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnctl.core import Conv2D, Flatten, FullyConnected, NeuralNetwork, Pool2D
-from nnctl.core.fast import ConvPool, LazyCache, plan
+from nnctl.core.fused import ConvPool, LazyCache, plan
 
 
 def cnn(conv_act="relu", pool=2, pad="same", in_shape=(8, 8, 2), dtype="float64", seed=0):
