@@ -26,8 +26,9 @@ class NeuralNetwork:
     """A sequential network.
 
     With ``fuse`` (the default) the network runs exact rewrites of layer patterns
-    (``nnctl.core.fast``: conv → max-pool as one unit); outputs and gradients are those of
-    the plain layer-by-layer path. Set ``net.fuse = False`` to run the layers one by one.
+    (``nnctl.core.fused``: conv → max-pool as one unit); outputs and gradients are
+    bit-identical to those of the plain layer-by-layer path. Set ``net.fuse = False`` to
+    run the layers one by one.
 
     Parameters
     ----------
@@ -108,7 +109,7 @@ class NeuralNetwork:
         return X
 
     def _stages(self) -> list:
-        """The layers as executed: fused units (``fast.plan``) or the layers themselves."""
+        """The layers as executed: fused units (``fused.plan``) or the layers themselves."""
         key = (self.fuse, tuple(map(id, self.layers)))
         if key != self._plan_key:
             self._plan = plan(self.layers) if self.fuse else list(self.layers)
