@@ -23,7 +23,7 @@ and hands it to ``Conv2D.backward_linear``: the same products and sums.
 Not fused, because they would not be exact:
 
 - other monotone activations: rounding maps distinct ``a`` to equal ``f(a)`` (in float32
-  ``tanh(a) == 1`` for every ``a >= 10`` and ``sigmoid(a) == 1`` beyond 16.7;
+  ``tanh(a)`` rounds to 1 from ``a = 10`` on, ``sigmoid(a)`` from about 16.64;
   ``alpha * a`` rounds in leaky_relu), so the plain pool's first maximum of ``f(a)`` can
   precede the first maximum of ``a``, and finding it takes ``f`` of every element: the
   plain path.
