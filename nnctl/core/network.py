@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from nnctl.core.checks import choice
-from nnctl.core.fast import plan
+from nnctl.core.fused import plan
 from nnctl.core.layers import Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
 from nnctl.errors import CheckpointError, ShapeError
@@ -29,8 +29,9 @@ class NeuralNetwork:
     """A sequential network.
 
     With ``fuse`` (the default) the network runs exact rewrites of layer patterns
-    (``nnctl.core.fast``: conv → max-pool as one unit); outputs and gradients are those of
-    the plain layer-by-layer path. Set ``net.fuse = False`` to run the layers one by one.
+    (``nnctl.core.fused``: conv → max-pool as one unit); outputs and gradients are
+    bit-identical to those of the plain layer-by-layer path. Set ``net.fuse = False`` to
+    run the layers one by one.
 
     Parameters
     ----------
@@ -109,7 +110,7 @@ class NeuralNetwork:
         return X
 
     def _stages(self) -> list:
-        """The layers as executed: fused units (``fast.plan``) or the layers themselves."""
+        """The layers as executed: fused units (``fused.plan``) or the layers themselves."""
         key = (self.fuse, tuple(map(id, self.layers)))
         if key != self._plan_key:
             self._plan = plan(self.layers) if self.fuse else list(self.layers)
