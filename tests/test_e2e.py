@@ -158,12 +158,19 @@ def test_sigterm_checkpoints_mid_epoch_and_resumes_exactly(cnn_config, reference
 
 def test_sigint_exits_130(cnn_config, tmp_path):
     run_dir = tmp_path / "int"
-    process = start("train", cnn_config, "--out", run_dir, "-q")
+    # 4-channel convolutions and epochs enough never to finish: a fast epoch, then the signal
+    small = ["--set", "model.layers[0].n_out=4", "--set", "model.layers[1].n_out=4"]
+    process = start(
+        "train", cnn_config, "--out", run_dir, "-q", *small, "--set", "train.epochs=1000"
+    )
     wait_for_rows(run_dir, 1, process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "resume" in stderr
-    assert (run_dir / "checkpoints" / "last.npz").is_file()
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "interrupted"
+    with np.load(run_dir / "checkpoints" / "last.npz") as archive:
+        progress = json.loads(archive["__meta__"].tobytes())["progress"]
+    assert progress["batch_in_epoch"] > 0  # written on the signal, not at an epoch's end
 
 
 def test_divergence_exits_3_and_keeps_checkpoint(cnn_config, tmp_path):
@@ -224,6 +231,7 @@ def test_version():
     assert nnctl("--version", check=0).stdout.startswith("nnctl, version")
 
 
+@pytest.mark.slow
 def test_digits_mlp_default_reaches_96_percent(tmp_path):
     result = nnctl("train", DIGITS, "--out", tmp_path / "r", "--json", "-q", check=0)
     assert json.loads(result.stdout)["test"]["accuracy"] >= 0.96
