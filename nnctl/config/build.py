@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nnctl.config.components import LAYER, OPTIMIZER, SCHEDULE, make
+from nnctl.config.model import frozen_indices
 from nnctl.core import NeuralNetwork
 from nnctl.data import DataSpec, describe
 
@@ -43,13 +44,15 @@ def build_network(config: Config, spec: DataSpec) -> NeuralNetwork:
     """The network of ``config.data["model"]`` with parameters for ``spec.input_shape``."""
     model = config.data["model"]
     layers = [make(LAYER, layer) for layer in model["layers"]]
-    return NeuralNetwork(
+    network = NeuralNetwork(
         layers,
         model["loss"],
         seed=config.data["seed"],
         dtype=model["dtype"],
         input_shape=spec.input_shape,
     )
+    network.frozen = frozen_indices(model.get("freeze") or [], model["layers"])
+    return network
 
 
 def build(config: Config) -> Experiment:

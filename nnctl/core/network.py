@@ -58,6 +58,8 @@ class NeuralNetwork:
         if self.layers:
             self.layers[0].needs_input_grad = False
         self.training = True
+        #: Indices of layers the trainer does not update (fine-tuning).
+        self.frozen: set[int] = set()
         self.input_shape = None
         self._plan_key, self._plan = None, []
         if input_shape is not None:
@@ -182,6 +184,12 @@ class NeuralNetwork:
             for i, layer in enumerate(self.layers)
             for name, array in layer.parameters.items()
         ]
+
+    def trainable_param_grads(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``param_grads`` without the layers whose indices are in ``frozen``: what the
+        trainer hands the optimizer (frozen layers get no update and no weight decay)."""
+        frozen = tuple(f"layers.{i}." for i in sorted(self.frozen))
+        return [item for item in self.param_grads() if not item[0].startswith(frozen)]
 
     def parameter_count(self) -> int:
         return int(sum(a.size for _, _, a in self.iter_parameters()))
