@@ -158,6 +158,43 @@ def test_iris_metadata_has_the_species(tmp_path):
     assert (metadata["input_layout"], metadata["input_shape"]) == ("NC", "[4]")
 
 
+REGRESSION = """\
+seed: 0
+data: {type: npz, path: data.npz, validation: 0.2, batch_size: 16, normalize: minmax}
+model:
+  layers:
+    - {type: fully_connected, n_out: 16, activation: tanh}
+    - {type: layer_norm}
+    - {type: fully_connected, n_out: 2}
+  loss: l2
+optimizer: {type: adam, lr: 0.01}
+train: {epochs: 3}
+"""
+
+
+def test_regression_outputs_come_out(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[0.0, 5.0, -40.0], scale=[1.0, 2.0, 10.0], size=(120, 3))
+    y = np.stack([X @ [1.0, -2.0, 0.1], X[:, 0] * X[:, 1]], axis=1)
+    np.savez(tmp_path / "data.npz", x=X, y=y)
+    np.save(tmp_path / "new.npy", X[:40] + 0.5)
+    (tmp_path / "regression.yaml").write_text(REGRESSION)
+    nnctl("train", tmp_path / "regression.yaml", "--out", tmp_path / "run", "-q", check=0)
+    nnctl("export", tmp_path / "run", check=0)
+    nnctl("predict", tmp_path / "run", "--input", tmp_path / "new.npy",
+          "--output", tmp_path / "p.npz", check=0)  # fmt: skip
+    with np.load(tmp_path / "p.npz") as predicted:
+        expected = predicted["prediction"]
+    model = tmp_path / "run" / "model.onnx"
+    got = run_onnx(model, np.load(tmp_path / "new.npy"))
+    assert got.shape == expected.shape == (40, 2)
+    assert np.max(np.abs(got - expected)) <= TOL
+    assert [o.name for o in onnx.load(model).graph.output] == ["outputs"]
+    metadata = metadata_of(model)
+    assert metadata["task"] == "regression" and "class_names" not in metadata
+    assert (metadata["input_layout"], metadata["normalization"]) == ("NC", "minmax")
+
+
 def _one_line_error(result, *fragments) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
