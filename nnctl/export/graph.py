@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from nnctl.export.metadata import input_layout
+
 NHWC, NCHW, NC = "NHWC", "NCHW", "NC"
 TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
 DTYPE = np.float32
@@ -110,7 +112,7 @@ def channel_axis(layout: str) -> int:
 def graph_input(name: str, sample_shape) -> tuple:
     """(ValueInfo, Value) of a float32 input ``(batch, *sample_shape)``; batch is dynamic."""
     info = helper.make_tensor_value_info(name, ELEM_TYPE, ["batch", *sample_shape])
-    return info, Value(name, NHWC if len(sample_shape) == 3 else NC)
+    return info, Value(name, input_layout(sample_shape))
 
 
 def graph_output(name: str, shape) -> object:

@@ -134,9 +134,13 @@ def _conv2d(layer, graph: Graph, x: Value, prefix: str) -> Value:
     x = graph.channels_first(x)
     W = conv_kernel(graph, f"{prefix}.W", layer.parameters["W"])
     z = graph.node(
-        "Conv", [x.name, W, _bias(graph, layer, prefix)], prefix,
-        kernel_shape=list(layer.kernel_shape), strides=list(layer.stride), pads=_pads(layer),
-    )  # fmt: skip
+        "Conv",
+        [x.name, W, _bias(graph, layer, prefix)],
+        prefix,
+        kernel_shape=list(layer.kernel_shape),
+        strides=list(layer.stride),
+        pads=_pads(layer),
+    )
     return export_activation(layer.activation, graph, Value(z, NCHW), prefix)
 
 
@@ -150,9 +154,14 @@ def _pool2d(layer, graph: Graph, x: Value, prefix: str) -> Value:
     op, attributes = POOL_OPS[layer.mode]
     x = graph.channels_first(x)
     y = graph.node(
-        op, [x.name], prefix, kernel_shape=list(layer.kernel_shape), strides=list(layer.stride),
-        pads=_pads(layer), **attributes,
-    )  # fmt: skip
+        op,
+        [x.name],
+        prefix,
+        kernel_shape=list(layer.kernel_shape),
+        strides=list(layer.stride),
+        pads=_pads(layer),
+        **attributes,
+    )
     return Value(y, NCHW)
 
 

@@ -63,9 +63,12 @@ def to_onnx(network, preprocess, task: str = "classification", metadata=None):
     )
     opsets = [helper.make_opsetid("", OPSET)]
     model = helper.make_model(
-        body, opset_imports=opsets, producer_name="nnctl", producer_version=__version__,
+        body,
+        opset_imports=opsets,
+        producer_name="nnctl",
+        producer_version=__version__,
         ir_version=helper.find_min_ir_version_for(opsets),
-    )  # fmt: skip
+    )
     model.doc_string = "nnctl network in evaluation mode, preprocessing included"
     helper.set_model_props(model, dict(metadata or {}))
     onnx.checker.check_model(model, full_check=True)

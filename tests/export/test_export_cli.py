@@ -56,7 +56,7 @@ model:
     - {type: fully_connected, n_out: 10, activation: softmax}
   loss: cross_entropy
 optimizer: {type: adam, lr: 0.01}
-train: {epochs: 2}
+train: {epochs: 1}
 """
 
 
@@ -122,8 +122,13 @@ def test_blocks_network_exports_and_predicts_what_nnctl_predicts(blocks_run, dig
     got = run_onnx(out, np.load(digits_test).astype(np.float32))
     assert got.shape == expected.shape == (len(expected), 10)
     assert np.max(np.abs(got - expected)) <= TOL
-    ops = {node.op_type for node in onnx.load(out).graph.node}
+    graph = onnx.load(out).graph
+    ops = {node.op_type for node in graph.node}
     assert {"BatchNormalization", "LayerNormalization", "Concat", "Add", "GlobalMaxPool"} <= ops
+    with np.load(blocks_run / "checkpoints" / "last.npz") as archive:
+        state = {k[len("model/") :] for k in archive.files if k.startswith("model/")}
+    weights = {init.name for init in graph.initializer}
+    assert weights == state | {"preprocess.shift", "preprocess.scale"}  # checkpoint names
 
 
 def test_safetensors_round_trip(blocks_run):
