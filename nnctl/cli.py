@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "data",
     "train",
     "evaluate",
+    "export",
     "timing",
     "gradcheck",
     "runs",
