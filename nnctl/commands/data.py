@@ -125,24 +125,46 @@ def fetch_cmd(name: str, data_dir: str | None) -> None:
 @data.command("preview")
 @config_argument()
 @click.option("--output", "-o", type=PATH, help="PNG file to write (default: NAME-augment.png).")
-@click.option("--n", "-n", "n", type=int, default=8, show_default=True, callback=positive_int,
-              help="Training examples (rows).")  # fmt: skip
-@click.option("--draws", type=int, default=5, show_default=True, callback=positive_int,
-              help="Augmented draws of each example (columns after the original).")  # fmt: skip
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Picks the examples and seeds the draws.")  # fmt: skip
-def preview_cmd(config: str, overrides: tuple[str, ...], output: str | None, n: int, draws: int,
-                seed: int) -> None:  # fmt: skip
+@click.option(
+    "--n",
+    "-n",
+    "n",
+    type=int,
+    default=8,
+    show_default=True,
+    callback=positive_int,
+    help="Training examples (rows).",
+)
+@click.option(
+    "--draws",
+    type=int,
+    default=5,
+    show_default=True,
+    callback=positive_int,
+    help="Augmented draws of each example (columns after the original).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Picks the examples and seeds the draws.",
+)
+def preview_cmd(
+    config: str, overrides: tuple[str, ...], output: str | None, n: int, draws: int, seed: int
+) -> None:
     """Draw training examples next to augmented versions of them (data.augment) as a PNG.
 
-    One row per example, titled with its class; the original first, then DRAWS augmented
-    draws, on one grey scale. Needs matplotlib: pip install 'nnctl[plot]'.
+    One row per training example, titled with its class: the original first, then --draws
+    augmented versions of it, all on one grey scale. Needs matplotlib: pip install
+    'nnctl[plot]'.
 
     \b
     Examples:
-      nnctl data preview configs/fashion-mnist-resnet.yaml -o grid.png
-      nnctl data preview configs/mnist-cnn.yaml --n 4 \\
-          --set 'data.augment=[{type: random_crop, pad: 2}, {type: random_rotation}]'
+      nnctl data preview configs/mnist-cnn.yaml -o grid.png \\
+          --set 'data.augment=[{type: random_crop, pad: 2}, {type: random_erasing}]'
+      nnctl data preview configs/mnist-cnn.yaml --n 4 --draws 3 --seed 1 \\
+          --set 'data.augment=[{type: random_rotation, degrees: 15}]'
     """
     cfg = load_config(config, overrides)
     specs = cfg.data["data"].get("augment")

@@ -84,14 +84,18 @@ def draw_preview(grid: PreviewGrid, out: Path, caption: str) -> None:
 
     n, columns = grid.images.shape[:2]
     low, high = display_range(grid.images)
-    fig, axes = plt.subplots(n, columns, figsize=(1.3 * columns, 1.45 * n + 0.5),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(n, columns, figsize=(1.3 * columns, 1.45 * n + 0.5), squeeze=False)
     try:
         for row, (examples, title) in enumerate(zip(grid.images, grid.titles)):
             for column, image in enumerate(examples):
                 ax = axes[row, column]
-                ax.imshow(_displayable(image, low, high), cmap="gray", vmin=0.0, vmax=1.0,
-                          interpolation="nearest")  # fmt: skip
+                ax.imshow(
+                    _displayable(image, low, high),
+                    cmap="gray",
+                    vmin=0.0,
+                    vmax=1.0,
+                    interpolation="nearest",
+                )
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if column == 0:

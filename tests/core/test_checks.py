@@ -63,8 +63,9 @@ def test_pair_errors_name_the_pair(value, message):
     assert (info.value.argument, info.value.message) == ("stride", message)
 
 
-@pytest.mark.parametrize("value", [[0, 1], [0.1], (0.1, 0.2, 0.3), [0.1, True], "0.1", None,
-                                   [0.1, float("inf")]])  # fmt: skip
+@pytest.mark.parametrize(
+    "value", [[0, 1], [0.1], (0.1, 0.2, 0.3), [0.1, True], "0.1", None, [0.1, float("inf")]]
+)
 def test_positive_range_rejects_what_is_not_an_increasing_positive_pair(value):
     with pytest.raises(ArgumentError) as info:
         checks.positive_range("ratio", value)
@@ -72,8 +73,13 @@ def test_positive_range_rejects_what_is_not_an_increasing_positive_pair(value):
 
 
 def test_booleans_and_infinities_are_not_numbers():
-    for check in (checks.number, checks.positive, checks.non_negative, checks.fraction,
-                  checks.probability):  # fmt: skip
+    for check in (
+        checks.number,
+        checks.positive,
+        checks.non_negative,
+        checks.fraction,
+        checks.probability,
+    ):
         for bad in (True, np.bool_(False), float("inf"), "1", None):
             with pytest.raises(ArgumentError):
                 check("x", bad)
