@@ -65,7 +65,8 @@ file may be set if the schema knows it (an argument of that component, a `train`
 AUGMENT_NOTE = """\
 `data.augment` lists augmentations applied in order to each training batch (never to
 validation, test, `eval` or `predict`), vectorized over the batch, with random draws seeded
-from `seed` and the step, so a resumed run is bit-identical. Image data only
+from `seed` and the step, so a resumed run is bit-identical (`train_loss` and
+`train_accuracy` are measured on the augmented batches). Image data only
 (rows x cols x channels; not with `flatten: true`). Values are in the units of the
 normalized input (`std: 0.1` is a tenth of the training standard deviation with
 `normalize: standard`); padding and uncovered corners are filled with the normalized value

@@ -320,18 +320,25 @@ def sample_bilinear(X: np.ndarray, y: np.ndarray, x: np.ndarray, fill: float) ->
     -------
     ndarray of shape (batch, out_rows, out_cols, channels), X's dtype
     """
-    n, rows, cols, _ = X.shape
-    # one ring of fill around the image: every neighbour outside it reads the ring
-    padded = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=np.asarray(fill, X.dtype))
-    y = np.clip(y + 1, 0, rows + 1)
+    n, rows, cols, channels = X.shape
+    # a ring of fill around the image (two on the far sides, for the lower/right neighbours)
+    fill = np.asarray(fill, X.dtype)
+    padded = np.pad(X, ((0, 0), (1, 2), (1, 2), (0, 0)), constant_values=fill)
+    stride = cols + 3  # one padded row
+    flat = padded.reshape(-1, channels)  # (batch * (rows + 3) * (cols + 3), channels)
+    y = np.clip(y + 1, 0, rows + 1)  # beyond the ring everything reads the ring
     x = np.clip(x + 1, 0, cols + 1)
-    y0, x0 = np.floor(y).astype(np.intp), np.floor(x).astype(np.intp)
-    y1, x1 = np.minimum(y0 + 1, rows + 1), np.minimum(x0 + 1, cols + 1)
+    y0, x0 = y.astype(np.intp), x.astype(np.intp)  # the floor, as y, x >= 0
     wy = (y - y0).astype(X.dtype)[..., None]  # (batch, out_rows, out_cols, 1)
     wx = (x - x0).astype(X.dtype)[..., None]
-    b = np.arange(n)[:, None, None]
-    upper = padded[b, y0, x0] * (1 - wx) + padded[b, y0, x1] * wx
-    lower = padded[b, y1, x0] * (1 - wx) + padded[b, y1, x1] * wx
+    # flat index of each output pixel's upper-left neighbour: (batch, out_rows, out_cols)
+    corner = (np.arange(n)[:, None, None] * (rows + 3) + y0) * stride + x0
+
+    def at(offset: int) -> np.ndarray:  # (batch, out_rows, out_cols, channels)
+        return flat.take(corner + offset, axis=0)
+
+    upper = at(0) * (1 - wx) + at(1) * wx
+    lower = at(stride) * (1 - wx) + at(stride + 1) * wx
     return (upper * (1 - wy) + lower * wy).astype(X.dtype, copy=False)
 
 
