@@ -33,7 +33,7 @@ BAD = [
     ("missing type", [{"pad": 2}], "data.augment[0]: missing key 'type'"),
     ("not a component", [3], "data.augment[0]: must be a name or a mapping with 'type'; got 3"),
     ("probability", ["flip", {"type": "flip", "p": 1.5}], "[1].p: must be a number in [0, 1]"),
-    ("no direction", [{"type": "flip", "horizontal": False}], "[0].horizontal: or vertical must"),
+    ("no direction", [{"type": "flip", "horizontal": False}], "[0].horizontal: must be true when"),
     ("pad", [{"type": "random_crop", "pad": 0}], "[0].pad: must be a positive integer; got 0"),
     ("padding mode", [{"type": "random_crop", "padding_mode": "wrap"}], "'reflect'; got 'wrap'"),
     ("scale", [{"type": "random_erasing", "scale": [0.4, 0.1]}], "<= 1; got [0.4, 0.1]"),

@@ -20,8 +20,8 @@ from nnctl.data.augment import (
     RandomErasing,
     RandomRotation,
     black_value,
-    rotate,
 )
+from nnctl.data.warp import rotate
 
 # One setting of each registered augmentation that changes a batch (see the meta-test).
 CASES = {
@@ -272,7 +272,7 @@ def test_rotation_angles_are_uniform_within_degrees(monkeypatch):
         drawn.append(angles)
         return rotate(X, angles, fill)
 
-    monkeypatch.setattr(augment, "rotate", spy)
+    monkeypatch.setattr(augment, "rotate", spy)  # the name augment.py calls
     RandomRotation(degrees=20, p=0.75)(np.zeros((4000, 3, 3, 1)), rng())
     degrees = np.degrees(drawn[0])
     turned = degrees[degrees != 0]
