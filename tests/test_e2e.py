@@ -24,7 +24,13 @@ NNCTL = shutil.which("nnctl") or str(Path(sys.executable).parent / "nnctl")
 
 CNN = """\
 seed: 1
-data: {dataset: digits, validation: 0.1, batch_size: 8}
+data:
+  dataset: digits
+  validation: 0.1
+  batch_size: 8
+  augment:    # so that the resume tests below cover the augmentation draws too
+    - {type: random_crop, pad: 1}
+    - {type: random_erasing, p: 0.5}
 model:
   layers:
     - {type: conv2d, n_out: 32, kernel_shape: [3, 3], activation: relu}

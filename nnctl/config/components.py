@@ -18,6 +18,7 @@ from nnctl.core import ACTIVATIONS, INITIALIZERS, LAYERS, LOSSES
 from nnctl.core.checks import ArgumentError
 from nnctl.core.optimizers import OPTIMIZERS
 from nnctl.core.schedules import SCHEDULES
+from nnctl.data.augment import AUGMENTATIONS
 from nnctl.errors import ConfigError, ShapeError
 from nnctl.registry import REQUIRED, Registry, did_you_mean
 
@@ -51,7 +52,9 @@ LAYER = Family(LAYERS, nested={"activation": ACTIVATION, "weight_init": INITIALI
 LOSS = Family(LOSSES, hidden=("name", "eps"))
 OPTIMIZER = Family(OPTIMIZERS)
 SCHEDULE = Family(SCHEDULES)
-FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE)
+# The fill of padding follows the data's preprocessing (the value of a raw 0 pixel).
+AUGMENTATION = Family(AUGMENTATIONS, hidden=("fill",))
+FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE, AUGMENTATION)
 
 
 def as_spec(spec, path: str) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import yaml
 
 from nnctl.config.components import (
+    AUGMENTATION,
     LAYER,
     LOSS,
     OPTIMIZER,
@@ -132,6 +133,8 @@ def component_family(path: tuple) -> Family | None:
         return SCHEDULE
     if path == ("model", "loss"):
         return LOSS
+    if len(path) == 3 and path[:2] == ("data", "augment") and isinstance(path[2], int):
+        return AUGMENTATION
     if len(path) >= 3 and path[:2] == ("model", "layers") and isinstance(path[2], int):
         rest = path[3:]
         if not rest:

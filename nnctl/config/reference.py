@@ -11,6 +11,7 @@ import inspect
 
 from nnctl.config.components import (
     ACTIVATION,
+    AUGMENTATION,
     INITIALIZER,
     LAYER,
     LOSS,
@@ -59,6 +60,26 @@ file may be set if the schema knows it (an argument of that component, a `train`
 
 `1e-3` is read as a number (YAML 1.1 would read it as a string).
 """
+
+
+AUGMENT_NOTE = """\
+`data.augment` lists augmentations applied in order to each training batch (never to
+validation, test, `eval` or `predict`), vectorized over the batch, with random draws seeded
+from `seed` and the step, so a resumed run is bit-identical (`train_loss` and
+`train_accuracy` are measured on the augmented batches). Image data only
+(rows x cols x channels; not with `flatten: true`). Values are in the units of the
+normalized input (`std: 0.1` is a tenth of the training standard deviation with
+`normalize: standard`); padding and uncovered corners are filled with the normalized value
+of a raw 0 (black) pixel. `nnctl data preview CONFIG` draws examples and their
+augmentations.
+
+```yaml
+data:
+  dataset: fashion_mnist
+  augment:
+    - {type: random_crop, pad: 2}
+    - {type: flip, horizontal: true, p: 0.5}
+```"""
 
 
 def _value(value) -> str:
@@ -113,6 +134,7 @@ def data_section() -> list[str]:
     lines = ["## data", "", "Either `dataset: NAME` (built-in) or `type: LOADER` (your files).", ""]
     lines += ["| key | default |", "|---|---|"]
     lines += [f"| `{k}` | {_value(v)} |" for k, v in DATA_DEFAULTS.items()]
+    lines += ["| `augment` | `[]` (none): a list of [augmentations](#augmentations) |"]
     lines += ["", "Built-in data sets:", "", "| dataset | input shape | classes |", "|---|---|---|"]
     for name, cls in DATASETS.items():
         shape = "x".join(map(str, cls.input_shape))
@@ -187,6 +209,7 @@ def generate() -> str:
     lines += family_section("Losses", LOSS)
     lines += family_section("Optimizers", OPTIMIZER)
     lines += family_section("Schedules", SCHEDULE)
+    lines += family_section("Augmentations", AUGMENTATION, AUGMENT_NOTE)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nnctl.config.components import OPTIMIZER, SCHEDULE, check_spec
+from nnctl.config.components import AUGMENTATION, OPTIMIZER, SCHEDULE, check_spec
 from nnctl.config.load import RawConfig
 from nnctl.config.model import resolve_model
 from nnctl.config.schema import TOP_KEYS, resolve_train, unknown_keys
@@ -22,6 +22,7 @@ def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigE
     errors = unknown_keys(data, [k for k in TOP_KEYS if k != "extends"], "", "the config")
     resolved = {"seed": _check_seed(data, errors)}
     resolved["data"], spec = _check_data(data.get("data"), base_dir, errors)
+    _check_augment(data.get("data"), resolved["data"], spec, errors)
     has_validation = _has_validation(resolved["data"], data.get("data"), spec)
     resolved["model"], _ = resolve_model(data.get("model"), spec, errors, base_dir)
     resolved["optimizer"] = _check_optimizer(data, errors)
@@ -63,6 +64,30 @@ def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
     except DataError as error:
         errors.append(ConfigError("data", str(error)))
     return value, None
+
+
+def _check_augment(value, resolved: dict, spec, errors: list) -> None:
+    """Check every entry of ``data.augment`` as a component and put the resolved list (all
+    defaults filled in) into ``resolved``; augmenting needs images (rows, cols, channels)."""
+    specs = value.get("augment") if isinstance(value, dict) else None
+    if not specs or not isinstance(specs, list):  # none, or not a list (reported already)
+        return
+    if spec is not None and len(spec.input_shape) != 3:
+        flat = " (data.flatten is true)" if value.get("flatten") is True else ""
+        errors.append(
+            ConfigError(
+                "data.augment",
+                "augmentation needs image data (rows, cols, channels); "
+                f"{spec.name} has examples of shape {tuple(spec.input_shape)}{flat}",
+            )
+        )
+        return
+    checked = [
+        check_spec(AUGMENTATION, item, f"data.augment[{index}]", errors)[1]
+        for index, item in enumerate(specs)
+    ]
+    if "augment" in resolved and None not in checked:
+        resolved["augment"] = checked
 
 
 def _describe_without(value, found: list[ConfigError], base_dir: Path):

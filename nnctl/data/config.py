@@ -3,6 +3,8 @@
 Either ``dataset: NAME`` (a built-in) or ``type: npz | csv | idx`` with that loader's keys
 (``path``/``x``/``y``, ``path``/``label_column``, ``images``/``labels``) and an optional
 ``test:`` mapping of the same keys. Common keys and defaults are in ``DATA_DEFAULTS``.
+``augment`` (a list of augmentation components) is only checked to be a list here; the
+config layer checks each entry (``nnctl.config.validate``) and ``load`` builds them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ DATA_DEFAULTS = {
 }
 BUILTIN_KEYS = ("dataset", "data_dir")
 USER_KEYS = ("type", "task", "n_classes", "test")
+#: Keys of both kinds of data section that have no default (absent means none).
+OPTIONAL_KEYS = ("augment",)
 TASKS = ("classification", "regression")
 
 
@@ -59,6 +63,14 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
     for key in ("flatten", "shuffle"):
         if key in cfg:
             _check(errors, path, flag, key, cfg[key])
+    augment = cfg.get("augment")
+    if augment is not None and not isinstance(augment, list):
+        errors.append(
+            ConfigError(
+                f"{path}.augment",
+                f"must be a list of augmentations (e.g. [{{type: flip}}]); got {augment!r}",
+            )
+        )
     return errors
 
 
@@ -106,7 +118,7 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
     except ConfigError as e:
         return [e]
     name = cfg["type"]
-    allowed = [*DATA_DEFAULTS, *USER_KEYS, *loader.keys]
+    allowed = [*DATA_DEFAULTS, *OPTIONAL_KEYS, *USER_KEYS, *loader.keys]
     errors = _unknown(cfg, allowed, path, f"type {name}")
     errors += _check_source_keys(cfg, loader, path, name)
     if "task" in cfg and cfg["task"] not in TASKS:
@@ -143,7 +155,7 @@ def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     errors = _check_common(cfg, path)
     if "type" in cfg:
         return errors + _check_user(cfg, path)
-    allowed = [*DATA_DEFAULTS, *BUILTIN_KEYS]
+    allowed = [*DATA_DEFAULTS, *OPTIONAL_KEYS, *BUILTIN_KEYS]
     errors += _unknown(cfg, allowed, path, "a built-in dataset")
     try:
         DATASETS.get(cfg["dataset"], f"{path}.dataset")
@@ -172,6 +184,8 @@ def resolve_data_config(cfg: dict, path: str = "data", base_dir: Path | None = N
     out = {**DATA_DEFAULTS, **copy.deepcopy(cfg)}
     if out["normalize"] is None:
         out["normalize"] = "none"
+    if not out.get("augment"):  # null or [] is no augmentation, as when the key is absent
+        out.pop("augment", None)
     if "dataset" in out:
         if out.get("data_dir"):
             out["data_dir"] = _resolve_path(out["data_dir"], base_dir)

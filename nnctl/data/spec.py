@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from nnctl.data.augment import Augmenter
     from nnctl.data.preprocess import Preprocessor
 
 
@@ -54,10 +55,14 @@ class Split:
 
 @dataclass
 class Splits:
-    """Train, validation and test splits, their spec and the fitted preprocessor."""
+    """Train, validation and test splits, their spec and the fitted preprocessor.
+
+    ``augment`` (``data.augment``; None without one) is for training batches only.
+    """
 
     train: Split
     validation: Split | None
     test: Split | None
     spec: DataSpec
     preprocess: Preprocessor = field(repr=False)
+    augment: Augmenter | None = field(default=None, repr=False)

@@ -3,7 +3,9 @@
 Everything that decides what happens next (weights, optimizer moments, callback state,
 both random generators, the position inside the epoch and the running sums of the
 epoch) goes into every checkpoint, so a run resumed from a checkpoint is
-bit-for-bit the run that never stopped.
+bit-for-bit the run that never stopped. Training batches are augmented (``data.augment``)
+with a generator seeded from ``[seed, 3, step]``, a function of the saved step, so the
+augmentation needs no state of its own.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class Trainer:
     run_dir : Path
         Where checkpoints and logs go (``checkpoints/``, ``metrics.jsonl``, ``metrics.csv``).
     seed : int
-        Seeds the batch-order generator.
+        Seeds the batch order and the augmentation draws.
     reporter : object with ``start_epoch(epoch, total_batches)``, ``batch(...)``,
         ``end_epoch(row)``; see ``nnctl.train.report``.
     """
@@ -117,6 +119,7 @@ class Trainer:
         self.reporter = reporter
         self.base_lr = optimizer.base_lr
         self.shuffle_rng = np.random.default_rng([seed, 2])
+        self.seed = seed
         self.epoch_start_state = self.shuffle_rng.bit_generator.state
         self.progress = Progress(lr=self.base_lr)
         self.tracker = Tracker(settings.monitor, settings.monitor_mode)
@@ -162,6 +165,9 @@ class Trainer:
 
     def _step(self, X: np.ndarray, y: np.ndarray) -> None:
         p, network = self.progress, self.network
+        if self.splits.augment is not None:
+            # a generator of its own per step: a resumed run draws what the straight one drew
+            X = self.splits.augment(X, np.random.default_rng([self.seed, 3, p.step]))
         lr = self._learning_rate()
         out = network.forward(X)
         loss = network.backward(targets_for(y, self.spec, network.dtype), out)
