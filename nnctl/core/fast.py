@@ -74,10 +74,12 @@ class Workspace:
 
 
 def fusable(conv, pool) -> bool:
-    """Whether ``conv → pool`` may run as a ``ConvPool`` (both layers built)."""
+    """Whether ``conv → pool`` may run as a ``ConvPool`` (both layers built; a conv without
+    bias is not fused)."""
     return (
         type(conv) is Conv2D
         and type(pool) is Pool2D
+        and conv.bias
         and conv.activation.monotone
         and conv.stride == (1, 1)
         and pool.mode == "max"
