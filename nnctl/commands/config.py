@@ -46,7 +46,9 @@ def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 def summary(config: str, overrides: tuple[str, ...]) -> None:
     """Print the model's layers: output shapes, parameters, FLOPs and memory.
 
-    Everything is inferred from the config and the data set's shape; no data is loaded.
+    A block's layers follow it, indented, named by their position inside it (3.0, 3.1,
+    3.shortcut, as in checkpoint keys); the block's numbers include theirs. Everything is
+    inferred from the config and the data set's shape; no data is loaded.
 
     \b
     Example:
@@ -55,13 +57,13 @@ def summary(config: str, overrides: tuple[str, ...]) -> None:
     """
     cfg = load_config(config, overrides)
     table = summarize(cfg.data["model"], cfg.spec.input_shape)
-    rows = [("#", "layer", "output shape", "parameters")]
-    rows.append(("", "input", format_shape(table.input_shape), ""))
+    rows = [("#", "layer", "output shape", "parameters", "FLOPs")]
+    rows.append(("", "input", format_shape(table.input_shape), "", ""))
     for row in table.rows:
-        shape = format_shape(row.output_shape)
-        rows.append((str(row.index), row.type, shape, f"{row.parameters:,}"))
+        shape, kind = format_shape(row.output_shape), "  " * row.depth + row.type
+        rows.append((row.name, kind, shape, f"{row.parameters:,}", f"{row.flops:,}"))
     click.echo(f"{cfg.name}: data '{cfg.spec.name}', dtype {table.dtype}")
-    click.echo(format_table(rows, right={0, 3}))
+    click.echo(format_table(rows, right={3, 4}))
     click.echo(f"total parameters: {table.parameters:,}")
     click.echo(f"FLOPs per example (forward): {human(table.flops)} ({table.flops:,})")
     click.echo(f"activation memory per example: {human(table.activation_bytes, 'B')}")

@@ -23,7 +23,8 @@ def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigE
     resolved = {"seed": _check_seed(data, errors)}
     resolved["data"], spec = _check_data(data.get("data"), base_dir, errors)
     has_validation = _has_validation(resolved["data"], data.get("data"), spec)
-    resolved["model"], _ = resolve_model(data.get("model"), spec, errors)
+    batch_size = resolved["data"].get("batch_size")
+    resolved["model"], _ = resolve_model(data.get("model"), spec, errors, batch_size)
     resolved["optimizer"] = _check_optimizer(data, errors)
     resolved["schedule"] = _check_schedule(data.get("schedule"), errors)
     task = spec.task if spec is not None else None

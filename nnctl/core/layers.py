@@ -107,6 +107,10 @@ class Layer:
         """
         return 0
 
+    def named_children(self) -> list[tuple[str, Layer]]:
+        """The layers inside this one with their dotted names: none for a plain layer."""
+        return []
+
     def walk(self, input_shape) -> list[tuple[str, Layer, tuple[int, ...]]]:
         """``(name, child, child's input shape)`` of the layers inside this one, in build
         order, without building: none for a plain layer (blocks list their children)."""
