@@ -140,6 +140,22 @@ def model_section() -> list[str]:
         "than its input, a `softmax` that is not on the last layer, a last width that is not",
         "the number of classes, or `cross_entropy` on a regression target are errors.",
         "",
+        "**Blocks.** `residual` and `concat` hold layers: `layers` is a list of layers like",
+        "`model.layers`, `branches` a list of such lists. Their items are checked like",
+        "top-level layers, each error naming its own key path (`model.layers[2].layers[1].n_out`)",
+        "and line; blocks nest, and branches whose shapes disagree are errors naming both shapes.",
+        "",
+        "**repeat.** Any item of a layer list (top-level or in a block) may carry `repeat: N`:",
+        "N copies of that layer or block, each with its own weights. The resolved config",
+        "(`nnctl config`, a run's `config.yaml`) writes the copies out, so positions there, in",
+        "`nnctl summary` and in checkpoints count every copy.",
+        "",
+        "**Losses and outputs.** `cross_entropy` is for classification after a `softmax`;",
+        "`binary_cross_entropy` for multi-label (`data.task: multilabel`) or classification",
+        "targets after a `sigmoid`; `huber` and `l1` for regression; `l2` for any target.",
+        "`class_weights: balanced` gives class c the weight n / (classes * count_c) from the",
+        "training labels; `nnctl train` writes the weights into the run's config.",
+        "",
     ]
 
 
@@ -168,7 +184,10 @@ def train_section() -> list[str]:
 def generate() -> str:
     lines = [INTRO, *data_section(), *model_section(), *train_section()]
     lines += family_section(
-        "Layers", LAYER, "`activation` and `weight_init` are components too (see below)."
+        "Layers",
+        LAYER,
+        "`activation` and `weight_init` are components too (see below); `layers` and "
+        "`branches` hold layer lists (see [blocks](#model)); every layer may carry `repeat`.",
     )
     lines += family_section("Activations", ACTIVATION)
     lines += family_section(

@@ -248,10 +248,9 @@ def max_first(blocks) -> tuple[np.ndarray, np.ndarray]:
 
 @LAYERS.register("pool2d")
 class Pool2D(SlidingWindow, Layer):
-    """Max or average pooling of NHWC images, per channel.
-
-    ``stride`` defaults to the kernel size (``null`` in configs): windows side by side,
-    not overlapping, as in Keras and PyTorch; give ``stride: 1`` for overlapping windows.
+    """Max or average pooling of NHWC images, per channel. ``stride`` defaults to the
+    kernel size (``null``): windows side by side, as in Keras and PyTorch; ``stride: 1``
+    slides them one position at a time (overlapping).
 
     Max pooling pads with -inf (padding never wins) and sends each window's gradient to the
     first maximum in row-major window order, also when values tie. Average pooling pads with
