@@ -152,7 +152,9 @@ def check_spec(
     children = {}
     for key, depth in family.lists.items():
         if key in spec and key in arguments:
-            children[key], _ = check_list(family, spec[key], join(path, key), depth, errors, origins)
+            children[key], _ = check_list(
+                family, spec[key], join(path, key), depth, errors, origins
+            )
             nested_ok = nested_ok and children[key] is not None
     if missing or not nested_ok:
         return None, None

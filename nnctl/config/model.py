@@ -60,7 +60,11 @@ def resolve_model(value, spec, errors: list[ConfigError], batch_size=None) -> tu
     errors += unknown_keys(value, MODEL_KEYS, "model", "model")
     origins = Origins()
     layers, specs = _check_layers(value.get("layers"), errors, origins)
-    out = {"layers": specs, "loss": _check_loss(value, errors), "dtype": _check_dtype(value, errors)}
+    out = {
+        "layers": specs,
+        "loss": _check_loss(value, errors),
+        "dtype": _check_dtype(value, errors),
+    }
     if spec is not None and layers:
         shape = _check_shapes(layers, origins, spec, errors)
         if shape is not None:

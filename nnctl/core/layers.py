@@ -220,7 +220,9 @@ class FullyConnected(ActivatedLayer):
     def _create_parameters(self, input_shape) -> None:
         n_in = int(np.prod(input_shape))
         self.n_in = n_in
-        self._linear_parameters(self.init_weights((n_in, self.n_out), self._generator(), self.dtype))
+        self._linear_parameters(
+            self.init_weights((n_in, self.n_out), self._generator(), self.dtype)
+        )
 
     def fan_in(self, input_shape) -> int:
         return int(np.prod(input_shape))

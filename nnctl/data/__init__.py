@@ -12,7 +12,7 @@ from nnctl.data.load import describe, load
 from nnctl.data.preprocess import Preprocessor
 from nnctl.data.sources import LOADERS
 from nnctl.data.spec import DataSpec, Split, Splits
-from nnctl.data.splits import iterate_batches, one_hot, stratified_split
+from nnctl.data.splits import batch_count, iterate_batches, one_hot, stratified_split
 
 __all__ = [
     "DATASETS",
@@ -23,6 +23,7 @@ __all__ = [
     "Split",
     "Splits",
     "describe",
+    "batch_count",
     "iterate_batches",
     "load",
     "one_hot",

@@ -27,7 +27,7 @@ DATA_DEFAULTS = {
 }
 BUILTIN_KEYS = ("dataset", "data_dir")
 USER_KEYS = ("type", "task", "n_classes", "test")
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "multilabel")
 
 
 def _check(errors: list, path: str, check, key: str, value, *args) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from nnctl import data as datamod
 from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
+from nnctl.config.build import resolve_class_weights
 from nnctl.data import Preprocessor
 from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
 from nnctl.signals import handling_stop_signals
@@ -41,8 +42,11 @@ def stop_on_signals(trainer: Trainer):
 def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
     """Train ``config`` in a new run directory, or continue the run in ``resume_dir``.
 
-    Returns (run_dir, summary).
+    The data is loaded first: ``class_weights: balanced`` becomes the weights of its
+    training labels in the config the run records. Returns (run_dir, summary).
     """
+    splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
+    config = resolve_class_weights(config, splits.train.y, splits.spec.n_classes)
     if resume_dir is not None:
         run_dir = _check_resume(Path(resume_dir).expanduser(), config, force)
     else:
@@ -50,7 +54,6 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
         rundir.write_config(run_dir, config.data)
         rundir.start_meta(run_dir, config, argv)
     experiment = build(config)
-    splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
     settings = TrainSettings.from_config(config.data)
     reporter = Reporter(settings.epochs, quiet=quiet, bar=bar)
     trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
