@@ -177,8 +177,10 @@ def check_list(family: Family, items, path: str, depth: int, errors: list, origi
         errors.append(ConfigError(path, f"must be a list of {kind}s; got {items!r}"))
         return None, None
     if depth > 1:
-        checked = [check_list(family, v, join(path, j), depth - 1, errors, origins)
-                   for j, v in enumerate(items)]  # fmt: skip
+        checked = [
+            check_list(family, value, join(path, j), depth - 1, errors, origins)
+            for j, value in enumerate(items)
+        ]
         if any(objects is None for objects, _ in checked):
             return None, None
         return [objects for objects, _ in checked], [specs for _, specs in checked]

@@ -149,8 +149,8 @@ def check_network(
             for name, param in layer.parameters.items():
                 size = param.size
                 entries = np.arange(size) if size <= samples else rng.choice(size, samples, False)
-                result = ParameterCheck(index, layer.type_name, name, tuple(param.shape),
-                                        len(entries), 0.0, child)  # fmt: skip
+                shape = tuple(param.shape)
+                result = ParameterCheck(index, layer.type_name, name, shape, len(entries), 0, child)
                 numeric = central_differences(loss, param, entries, eps)
                 result.max_relative_error = _sampled_error(analytic[result.key], entries, numeric)
                 results.append(result)

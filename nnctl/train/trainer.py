@@ -146,9 +146,14 @@ class Trainer:
             self.shuffle_rng.bit_generator.state = self.epoch_start_state
         # batch norm of vectors cannot train on one example: such a last batch is dropped
         least = self.network.min_training_batch(self.spec.input_shape)
-        batches = iterate_batches(len(train), self.settings.batch_size, self.shuffle_rng,
-                                  shuffle=self.settings.shuffle, start_batch=p.batch_in_epoch,
-                                  min_batch=least)  # fmt: skip
+        batches = iterate_batches(
+            len(train),
+            self.settings.batch_size,
+            self.shuffle_rng,
+            shuffle=self.settings.shuffle,
+            start_batch=p.batch_in_epoch,
+            min_batch=least,
+        )
         total = batch_count(len(train), self.settings.batch_size, least)
         self._report("start_epoch", p.epoch + 1, total, p.batch_in_epoch)
         network = self.network.train()
