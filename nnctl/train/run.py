@@ -84,7 +84,10 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
 def _check_resume(run_dir: Path, config, force: bool) -> Path:
     if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
-    saved = layout.read_required(run_dir / layout.CONFIG_FILE)
+    path = run_dir / layout.CONFIG_FILE
+    # resolved again, so that arguments added since the run started (with their defaults)
+    # are not differences
+    saved = config_from_mapping(layout.read_required(path), source=str(path)).data
     differing = rundir.config_differences(saved, config.data)
     if differing and not force:
         shown = ", ".join(differing[:10]) + (" ..." if len(differing) > 10 else "")
