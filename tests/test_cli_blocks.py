@@ -189,3 +189,16 @@ def test_multilabel_accuracy_is_per_label_by_hand():
     assert HITS["multilabel"](outputs, targets) == pytest.approx(2 / 3 + 1)
     assert multilabel_report(targets, outputs) == {"accuracy": 5 / 6, "exact_match": 0.5}
     assert HITS["classification"](outputs, np.array([0, 2])) == 1
+
+
+def test_config_lists_a_blocks_layers_one_per_line_and_round_trips(blocks, tmp_path):
+    result = run("config", blocks)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "  - type: residual" in lines and "    - type: conv2d" not in lines
+    assert any(
+        line.startswith("    - {type: conv2d, n_out: 8, kernel_shape: [3, 3]") for line in lines
+    )
+    again = tmp_path / "again.yaml"
+    again.write_text(result.stdout)
+    assert load_config(again).data == load_config(blocks).data == yaml.safe_load(result.stdout)

@@ -105,10 +105,17 @@ _Dumper.add_representer(
 )
 
 
+def _holds_lists(value: dict) -> bool:
+    """A mapping with lists of mappings or lists inside (a block's layers)."""
+    return any(
+        isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v) for v in value.values()
+    )
+
+
 def _styled(value, in_list: bool = False):
     if isinstance(value, dict):
         items = {k: _styled(v) for k, v in value.items()}
-        return _FlowMap(items) if in_list else items
+        return _FlowMap(items) if in_list and not _holds_lists(value) else items
     if isinstance(value, list):
         if all(not isinstance(v, (dict, list)) for v in value):
             return _Flow(value)
@@ -117,7 +124,8 @@ def _styled(value, in_list: bool = False):
 
 
 def to_yaml(data: dict) -> str:
-    """Block-style YAML, with list items (layers) and short lists on one line each."""
+    """Block-style YAML, with list items (layers) and short lists on one line each; a
+    block's layers are listed one per line below it."""
     return yaml.dump(_styled(data), Dumper=_Dumper, sort_keys=False, width=100)
 
 

@@ -149,21 +149,24 @@ def check_spec(
         if key in spec:
             _, spec[key] = check_spec(sub, spec[key], join(path, key), errors)
             nested_ok = nested_ok and spec[key] is not None
-    children = {}
+    children, child_specs = {}, {}
     for key, depth in family.lists.items():
         if key in spec and key in arguments:
-            children[key], _ = check_list(
-                family, spec[key], join(path, key), depth, errors, origins
+            where = join(path, key)
+            children[key], child_specs[key] = check_list(
+                family, spec[key], where, depth, errors, origins
             )
             nested_ok = nested_ok and children[key] is not None
     if missing or not nested_ok:
         return None, None
     # Construct even after unknown keys, so that bad values are reported in the same pass.
     known = {k: v for k, v in spec.items() if k in arguments}
-    result = construct(family, name, {**known, **children}, path, errors)
-    if result[0] is not None and origins is not None:
-        origins.add(result[0], path)
-    return result if len(errors) == before else (None, None)
+    obj, resolved = construct(family, name, {**known, **children}, path, errors)
+    if obj is None or len(errors) > before:
+        return None, None
+    if origins is not None:
+        origins.add(obj, path)
+    return obj, {**resolved, **child_specs}  # the children's specs in argument order
 
 
 def check_list(family: Family, items, path: str, depth: int, errors: list, origins=None):
