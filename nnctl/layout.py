@@ -54,6 +54,21 @@ def last_checkpoint(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
 
 
+def model_checkpoint(target: Path) -> Path:
+    """The checkpoint that stands for ``target``: a run directory's reported checkpoint
+    (``summary.json``), else its ``last.npz``; a file stands for itself. CheckpointError when
+    neither exists."""
+    target = Path(target).expanduser()
+    if target.is_dir():
+        summary_path = target / SUMMARY_FILE
+        if summary_path.exists():
+            return target / read_required(summary_path)["checkpoint"]
+        return last_checkpoint(target)
+    if target.exists():
+        return target
+    raise CheckpointError(f"{target}: no such run directory or checkpoint")
+
+
 # --- finding runs -----------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from nnctl.cli import main
+from nnctl.errors import ConfigError
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 DIGITS = str(CONFIGS / "digits-mlp.yaml")
@@ -194,7 +195,9 @@ def test_help_shows_an_example(command):
 
 def test_debug_shows_the_traceback(tmp_path):
     result = run("--debug", "summary", str(tmp_path / "missing.yaml"))
-    assert result.exit_code != 0 and result.exception is not None
+    # the error itself reaches the caller (without --debug it would be SystemExit(1))
+    assert result.exit_code == 1 and isinstance(result.exception, ConfigError)
+    assert "missing.yaml: no such file" in str(result.exception)
 
 
 def test_real_subprocess(tmp_path):

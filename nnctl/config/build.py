@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnctl.config.components import LAYER, OPTIMIZER, SCHEDULE, make
-from nnctl.config.model import BALANCED
+from nnctl.config.model import BALANCED, frozen_indices
 from nnctl.core import NeuralNetwork
 from nnctl.core.losses import balanced_class_weights
 from nnctl.data import DataSpec, describe
@@ -58,13 +58,15 @@ def build_network(config: Config, spec: DataSpec) -> NeuralNetwork:
     loss = model["loss"]
     if _balanced(loss):  # the labels are not known here: every class weighs 1
         loss = {**loss, "class_weights": [1.0] * spec.n_classes}
-    return NeuralNetwork(
+    network = NeuralNetwork(
         layers,
         loss,
         seed=config.data["seed"],
         dtype=model["dtype"],
         input_shape=spec.input_shape,
     )
+    network.frozen = frozen_indices(model.get("freeze") or [], model["layers"])
+    return network
 
 
 def _balanced(loss) -> bool:

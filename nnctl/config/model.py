@@ -11,14 +11,17 @@ activation, batch normalization of vectors with batches of one.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nnctl.config.components import LAYER, LOSS, Origins, check_list, check_spec
 from nnctl.config.paths import join
 from nnctl.config.schema import MODEL_KEYS, unknown_keys
 from nnctl.core import ACTIVATIONS, LOSSES
 from nnctl.core.chain import walk_layers
+from nnctl.core.checks import is_int
 from nnctl.core.network import DTYPES
 from nnctl.errors import ConfigError, ShapeError
-from nnctl.registry import compact
+from nnctl.registry import compact, did_you_mean
 
 #: ``class_weights: balanced`` is kept in the resolved config; training replaces it with
 #: weights from the training labels (``nnctl.config.build.resolve_class_weights``).
@@ -49,8 +52,14 @@ OUTPUT_HINTS = {
 }
 
 
-def resolve_model(value, spec, errors: list[ConfigError], batch_size=None) -> tuple[dict, list]:
-    """The resolved ``model:`` section and its layer objects (None where invalid)."""
+def resolve_model(
+    value, spec, errors: list[ConfigError], base_dir=None, batch_size=None
+) -> tuple[dict, list]:
+    """The resolved ``model:`` section and its layer objects (None where invalid).
+
+    ``base_dir`` is the config file's folder: a relative ``init_from`` resolves against it.
+    ``batch_size`` (``data.batch_size``) is checked against layers that need larger batches.
+    """
     if not isinstance(value, dict):
         got = "nothing" if value is None else repr(value)
         errors.append(
@@ -64,6 +73,8 @@ def resolve_model(value, spec, errors: list[ConfigError], batch_size=None) -> tu
         "layers": specs,
         "loss": _check_loss(value, errors),
         "dtype": _check_dtype(value, errors),
+        "init_from": _check_init_from(value.get("init_from"), base_dir, errors),
+        "freeze": _check_freeze(value.get("freeze"), specs, errors),
     }
     if spec is not None and layers:
         shape = _check_shapes(layers, origins, spec, errors)
@@ -105,6 +116,63 @@ def _check_dtype(model: dict, errors: list) -> str:
             ConfigError("model.dtype", f"must be one of {', '.join(DTYPES)}; got {dtype!r}")
         )
     return dtype
+
+
+def _check_init_from(value, base_dir, errors: list) -> str | None:
+    """An absolute path to a run directory or checkpoint, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        errors.append(
+            ConfigError(
+                "model.init_from",
+                f"must be the path of a run directory or checkpoint; got {value!r}",
+            )
+        )
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir if base_dir is not None else ".").absolute() / path
+    return str(path)
+
+
+def _check_freeze(value, specs: list, errors: list) -> list:
+    """Layer indices (negative count from the end) or layer type names to keep fixed; the
+    indices count every copy of a repeated layer. Checked against the layers when they are
+    valid (``specs`` not empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    n, types = len(specs), {_type(spec) for spec in specs}
+    for position, item in enumerate(value):
+        path = f"model.freeze[{position}]"
+        if is_int(item):
+            if specs and not -n <= item < n:
+                errors.append(
+                    ConfigError(path, f"layer index {item} is out of range for {n} layers")
+                )
+        elif isinstance(item, str):
+            if specs and item not in types:
+                hint = did_you_mean(item, sorted(t for t in types if t))
+                errors.append(ConfigError(path, f"no layer of type '{item}' in the model{hint}"))
+        else:
+            errors.append(
+                ConfigError(path, f"must be a layer index or a layer type name; got {item!r}")
+            )
+    return list(value)
+
+
+def frozen_indices(freeze: list, specs: list) -> set[int]:
+    """The indices ``freeze`` names: each index (negative from the end) and every layer of
+    each named type."""
+    n, indices = len(specs), set()
+    for item in freeze:
+        if isinstance(item, str):
+            indices.update(i for i, spec in enumerate(specs) if _type(spec) == item)
+        else:
+            indices.add(item % n)
+    return indices
 
 
 def _type(component) -> str | None:

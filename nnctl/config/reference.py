@@ -36,7 +36,7 @@ A config is one YAML file (read with the safe loader: plain data only). Top-leve
 | `seed` | `0` | seeds weight initialisation, dropout and shuffling (integer >= 0) |
 | `extends` | none | a path (relative to this file) or a list of paths to configs this one builds on |
 | `data` | required | the data set; see [data](#data) |
-| `model` | required | `layers`, `loss`, `dtype`; see [model](#model) |
+| `model` | required | `layers`, `loss`, `dtype`, `init_from`, `freeze`; see [model](#model) |
 | `optimizer` | required | an optimizer component; see [optimizers](#optimizers) |
 | `schedule` | `null` | a learning-rate schedule component; see [schedules](#schedules) |
 | `train` | all defaults | the training loop; see [train](#train) |
@@ -133,6 +133,16 @@ def model_section() -> list[str]:
         "| `layers` | required | a non-empty list of [layers](#layers) |",
         "| `loss` | required | a [loss](#losses) component: a name or `{type: NAME, ...}` |",
         f"| `dtype` | `float32` | one of {', '.join(DTYPES)} |",
+        (
+            "| `init_from` | none | a run directory or checkpoint to start from (fine-tuning): "
+            "arrays matching by layer position and shape are copied, the rest keep their fresh "
+            "initialization and are listed; relative to the config file |"
+        ),
+        (
+            "| `freeze` | `[]` | layers the optimizer leaves unchanged (no update, no weight "
+            "decay): indices (negative count from the end) or layer type names (every layer of "
+            "that type) |"
+        ),
         "",
         "Input shapes come from the data set (images are rows x cols x channels). A",
         "`fully_connected` layer after an image flattens it itself: no explicit `flatten` is",

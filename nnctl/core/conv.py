@@ -196,6 +196,11 @@ class Conv2D(SlidingWindow, ActivatedLayer):
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, rows, cols, c_in) → (batch, out_rows, out_cols, n_out)."""
+        return self.activation.forward(self.forward_linear(X))
+
+    def forward_linear(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, rows, cols, c_in) → the pre-activation Z (batch, out_rows, out_cols,
+        n_out); ``cache`` keeps the im2col rows and Z for ``backward``."""
         self._ensure_built(X)
         cols = self.im2col(X)
         W = self.parameters["W"].reshape(-1, self.n_out)  # (kh * kw * c_in, n_out)
@@ -204,7 +209,7 @@ class Conv2D(SlidingWindow, ActivatedLayer):
             Z += self.parameters["b"]
         Z = Z.reshape((X.shape[0],) + self.out_hw + (self.n_out,))
         self.cache["cols"], self.cache["Z"] = cols, Z
-        return self.activation.forward(Z)
+        return Z
 
     def backward_linear(self, dLdZ: np.ndarray) -> np.ndarray:
         """dLdZ : (batch, out_rows, out_cols, n_out) → dLdX (batch, rows, cols, c_in)."""

@@ -22,6 +22,7 @@ from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
 from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, split_prefix
+from nnctl.train.finetune import init_from
 from nnctl.train.report import Reporter
 from nnctl.train.trainer import Trainer, TrainSettings
 
@@ -61,6 +62,9 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
                       config_hash=config.hash(), reporter=reporter)  # fmt: skip
     trainer.extra_meta = {"config": config.data}
     last = layout.last_checkpoint(run_dir)
+    init_source = config.data["model"].get("init_from")
+    if init_source and not (resume_dir is not None and last.exists()):
+        reporter.message(init_from(experiment.network, init_source).describe())
     if resume_dir is not None and last.exists():
         trainer.restore(last)
         reporter.message(f"resuming {run_dir} at epoch {trainer.progress.epoch + 1}, "
@@ -123,17 +127,7 @@ class TrainedModel:
 
 def open_model(target) -> TrainedModel:
     """Load RUN_DIR (the checkpoint its summary reports, else last) or a checkpoint file."""
-    target = Path(target).expanduser()
-    if target.is_dir():
-        summary_path = target / layout.SUMMARY_FILE
-        if summary_path.exists():
-            checkpoint = target / layout.read_required(summary_path)["checkpoint"]
-        else:
-            checkpoint = layout.last_checkpoint(target)
-    elif target.exists():
-        checkpoint = target
-    else:
-        raise CheckpointError(f"{target}: no such run directory or checkpoint")
+    checkpoint = layout.model_checkpoint(target)
     arrays, meta = load_checkpoint(checkpoint)
     if "config" not in meta:
         raise CheckpointError(f"{checkpoint}: checkpoint has no config")

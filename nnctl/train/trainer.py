@@ -174,7 +174,7 @@ class Trainer:
         lr = self._learning_rate()
         out = network.forward(X)
         loss = network.backward(targets_for(y, self.spec, network.dtype), out)
-        params = network.param_grads()
+        params = network.trainable_param_grads()
         norm = grad_norm(params)  # once: the divergence check must come before the update
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self._diverged(loss)

@@ -583,4 +583,5 @@ def test_accuracy_monitor_on_regression(write, tmp_path):
 def test_yaml_dump_of_table_entries_is_safe():
     # The table itself must be plain data (it is dumped with safe_dump).
     for _, patch, _ in BAD:
-        yaml.safe_dump(config_dict(patch))
+        config = config_dict(patch)
+        assert yaml.safe_load(yaml.safe_dump(config)) == config, patch

@@ -24,7 +24,7 @@ from nnctl.core import (
 )
 from nnctl.core.chain import walk_layers
 from nnctl.core.checks import ArgumentError
-from nnctl.core.fast import ConvPool, fusable
+from nnctl.core.fused import ConvPool, fusable
 from nnctl.errors import ConfigError
 
 # --- bias=False ---------------------------------------------------------------------------
@@ -63,18 +63,23 @@ def test_bias_must_be_a_flag():
     assert error.value.argument == "bias"
 
 
-def test_a_conv_without_bias_is_not_fused():
-    layers = [Conv2D(3, 3, "relu", bias=False), Pool2D(2), Flatten(), FullyConnected(2)]
-    net = NeuralNetwork(layers, "l2", dtype="float64", input_shape=(6, 6, 1))
-    assert not fusable(layers[0], layers[1])
-    assert not any(isinstance(stage, ConvPool) for stage in net._stages())
-    with_bias = NeuralNetwork(
-        [Conv2D(3, 3, "relu"), Pool2D(2), Flatten(), FullyConnected(2)],
-        "l2",
-        dtype="float64",
-        input_shape=(6, 6, 1),
-    )
-    assert any(isinstance(stage, ConvPool) for stage in with_bias._stages())
+def test_a_conv_without_bias_is_fused_and_exact():
+    def net():
+        layers = [Conv2D(3, 3, "relu", bias=False), Pool2D(2), Flatten(), FullyConnected(2)]
+        return NeuralNetwork(layers, "l2", dtype="float64", input_shape=(6, 6, 1))
+
+    fused, plain = net(), net()
+    plain.fuse = False
+    assert fusable(fused.layers[0], fused.layers[1])
+    assert any(isinstance(stage, ConvPool) for stage in fused._stages())
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(4, 6, 6, 1)), rng.normal(size=(4, 2))
+    for network in (fused, plain):
+        network.backward(Y, network.forward(X))
+    np.testing.assert_array_equal(fused.forward(X), plain.forward(X))
+    for (key, _, a), (_, _, b) in zip(fused.param_grads(), plain.param_grads()):
+        np.testing.assert_array_equal(a, b, err_msg=key)
+    assert [key for key, _, _ in fused.param_grads()][:1] == ["layers.0.W"]
 
 
 # --- pool2d stride ----------------------------------------------------------------------

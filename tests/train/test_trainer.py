@@ -91,16 +91,40 @@ def test_resume_from_epoch_end_is_bit_identical(tmp_path):
     assert [r["epoch"] for r in second.log.rows()] == [1, 2, 3, 4]
 
 
+class Overflow:
+    """A reporter that keeps the weights after every applied step and, once the first epoch
+    (and its checkpoint) is done, sets a learning rate that makes training diverge."""
+
+    def __init__(self, trainer):
+        self.trainer, self.after_step, self.after_epoch = trainer, None, None
+
+    def start_epoch(self, *args):
+        pass
+
+    def batch(self, progress, n):
+        self.after_step = weights(self.trainer)
+
+    def end_epoch(self, row):
+        self.after_epoch = weights(self.trainer)
+        self.trainer.base_lr = 1e30
+
+
 def test_divergence_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
-    trainer = make_trainer(tmp_path, optimizer=SGD(lr=1e30))
-    trainer.settings.epochs = 5
+    trainer = make_trainer(tmp_path, optimizer=SGD(lr=0.05), epochs=5)
+    trainer.reporter = spy = Overflow(trainer)
     with pytest.raises(DivergedError) as info:
         trainer.fit()
     assert info.value.exit_code == 3
     message = str(info.value)
-    assert "epoch" in message and "step" in message and "clip_norm" in message
-    for _, param, _ in trainer.network.param_grads():
-        assert np.all(np.isfinite(param))
+    last = tmp_path / "checkpoints" / "last.npz"
+    assert "at epoch 2, step" in message and "clip_norm" in message
+    assert f"the last good checkpoint is {last}" in message
+    for key, value in weights(trainer).items():  # the bad update was not applied
+        assert np.array_equal(value, spy.after_step[key]), key
+    arrays, meta = load_checkpoint(last)
+    assert meta["progress"]["epoch"] == 1
+    for key, value in spy.after_epoch.items():
+        assert np.array_equal(arrays[f"model/{key}"], value), key
 
 
 def test_schedule_staircase_is_applied_per_epoch(tmp_path):
