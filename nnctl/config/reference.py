@@ -21,6 +21,7 @@ from nnctl.config.components import (
 from nnctl.config.schema import TRAIN, TRAIN_SECTIONS, Field
 from nnctl.core.network import DTYPES
 from nnctl.data import DATA_DEFAULTS, DATASETS, LOADERS
+from nnctl.data.config import TASKS
 from nnctl.registry import REQUIRED
 
 INTRO = """\
@@ -121,6 +122,13 @@ def data_section() -> list[str]:
     for name, cls in LOADERS.items():
         keys = ", ".join(f"`{k}` ({_value(v)})" for k, v in cls.keys.items())
         lines.append(f"- `{name}`: {keys}")
+    lines += [
+        "",
+        f"`task` ({', '.join(TASKS)}) is guessed from the labels when absent, but never",
+        "`multilabel`: with it every label column (csv `label_column: [a, b, ...]`, or an npz",
+        "`y` of shape (N, labels)) is one yes/no label of 0 or 1, for `binary_cross_entropy`;",
+        "its accuracy is the fraction of labels right (output > 0.5).",
+    ]
     return [*lines, ""]
 
 
