@@ -17,7 +17,7 @@ from nnctl.config.components import LAYER, LOSS, Origins, check_list, check_spec
 from nnctl.config.paths import join
 from nnctl.config.schema import MODEL_KEYS, unknown_keys
 from nnctl.core import ACTIVATIONS, LOSSES
-from nnctl.core.chain import walk_layers
+from nnctl.core.chain import named_layers, walk_layers
 from nnctl.core.checks import is_int
 from nnctl.core.network import DTYPES
 from nnctl.errors import ConfigError, ShapeError
@@ -186,16 +186,10 @@ def _activation(layer) -> str | None:
     return None if activation is None else ACTIVATIONS.name_of(activation)
 
 
-def _descendants(layer):
-    yield layer
-    for _, child in layer.named_children():
-        yield from _descendants(child)
-
-
 def _check_softmax(layers: list, origins: Origins, errors: list) -> None:
     reported = set()
     for index, top in enumerate(layers[:-1]):
-        for layer in _descendants(top):
+        for _, layer, _ in named_layers(top):
             path = origins.of(layer, f"model.layers[{index}]").path
             if _activation(layer) == "softmax" and path not in reported:
                 reported.add(path)

@@ -8,8 +8,10 @@ gradient arrays (read on every access, since layers replace their gradient array
 backward). ``training``, ``rng`` and ``dtype`` set on a block reach every child, and
 ``needs_input_grad`` the children that receive the block's input. Blocks nest.
 
-Children are given as layers or as layer specs (``"flatten"``, ``{type: conv2d, ...}``),
-built through the ``LAYERS`` registry; ``get_config`` nests the children's configs.
+Children are given as layers or as layer specs (``"flatten"``, ``{type: conv2d, ...}``,
+``{..., repeat: N}`` for N copies), built through the ``LAYERS`` registry (``chain.py``);
+``get_config`` nests the children's configs. ``walk(input_shape)`` lists the children with
+their input shapes without building, for parameter counts, FLOPs and the summary.
 """
 
 from __future__ import annotations

@@ -131,6 +131,15 @@ def add_all(arrays) -> np.ndarray:
     return total
 
 
+def named_layers(layer: Layer, name: str = "", depth: int = 0):
+    """``(name, layer, depth)`` of ``layer`` and of every layer inside it (a built block's
+    ``named_children``, depth first); names are dotted (``3``, ``3.0``, ``3.shortcut``;
+    from ``""``: ``0``, ``shortcut``)."""
+    yield name, layer, depth
+    for child_name, child in layer.named_children():
+        yield from named_layers(child, f"{name}.{child_name}" if name else child_name, depth + 1)
+
+
 def walk_layers(layer: Layer, input_shape, name: str, depth: int = 0):
     """``(name, layer, input shape, depth)`` of ``layer`` and, below it, of every layer it
     contains (a block's children, depth first, in build order), without building anything.

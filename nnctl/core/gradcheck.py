@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnctl.core.chain import named_layers
 from nnctl.core.network import NeuralNetwork
 
 EPS = 1e-6
@@ -92,14 +93,10 @@ class ParameterCheck:
         return ".".join(str(p) for p in parts if p != "")
 
 
-def named_leaves(layer, prefix: str = ""):
-    """``(dotted name, layer)`` of every layer without children inside ``layer`` (itself
-    when it has none), in build order: the layers that own parameters."""
-    children = layer.named_children()
-    if not children:
-        yield prefix, layer
-    for name, child in children:
-        yield from named_leaves(child, f"{prefix}.{name}" if prefix else name)
+def named_leaves(layer):
+    """``(dotted name, layer)`` of every layer without children inside ``layer`` (itself,
+    named ``""``, when it has none), in build order: the layers that own parameters."""
+    return [(name, x) for name, x, _ in named_layers(layer) if not x.named_children()]
 
 
 def check_network(

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nnctl.core import NeuralNetwork
+from nnctl.core.chain import named_layers
 from nnctl.core.synthetic import synthetic_batch
 
 # method → the stopwatch total it adds to
@@ -42,15 +43,13 @@ class LayerTiming:
     depth: int = 0
 
 
-def named_layers(network: NeuralNetwork) -> list[tuple[int, str, int, object]]:
+def network_layers(network: NeuralNetwork) -> list[tuple[int, str, int, object]]:
     """``(index, dotted name, depth, layer)`` of every layer, blocks' children after them."""
-
-    def below(index, name, depth, layer):
-        yield index, name, depth, layer
-        for child_name, child in layer.named_children():
-            yield from below(index, f"{name}.{child_name}", depth + 1, child)
-
-    return [row for i, layer in enumerate(network.layers) for row in below(i, str(i), 0, layer)]
+    return [
+        (index, name, depth, layer)
+        for index, top in enumerate(network.layers)
+        for name, layer, depth in named_layers(top, str(index))
+    ]
 
 
 @dataclass
@@ -102,9 +101,9 @@ class Stopwatch:
 @contextmanager
 def layer_by_layer(network: NeuralNetwork) -> Iterator[list[Stopwatch]]:
     """Inside the block the network runs its layers one by one, each timed by its
-    stopwatch (yielded in ``named_layers`` order); afterwards the layers and fusion are as
+    stopwatch (yielded in ``network_layers`` order); afterwards the layers and fusion are as
     before."""
-    layers = [layer for *_, layer in named_layers(network)]
+    layers = [layer for *_, layer in network_layers(network)]
     watches = [Stopwatch() for _ in layers]
     fuse = network.fuse
     network.fuse = False
@@ -168,7 +167,7 @@ def _report(network, spec, batch_size, iterations, layer_runs, step_runs) -> Tim
             name=name,
             depth=depth,
         )
-        for k, (index, name, depth, layer) in enumerate(named_layers(network))
+        for k, (index, name, depth, layer) in enumerate(network_layers(network))
     ]
     step_ms = statistics.median(f + b for f, b in step_runs)
     return TimingReport(
