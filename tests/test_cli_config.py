@@ -147,12 +147,12 @@ def test_summary_counts_by_hand(tmp_path):
     assert conv + pool + dense == 6410
     assert result.stdout.splitlines() == [
         "small: data 'digits', dtype float32",
-        "#  layer            output shape  parameters",
+        "#  layer            output shape  parameters  FLOPs",
         "   input            8x8x1",
-        "0  conv2d           8x8x4                 40",
-        "1  pool2d           4x4x4                  0",
-        "2  dropout          4x4x4                  0",
-        "3  fully_connected  10                   650",
+        f"0  conv2d           8x8x4                 40  {conv:,}",
+        f"1  pool2d           4x4x4                  0    {pool}",
+        "2  dropout          4x4x4                  0      0",
+        f"3  fully_connected  10                   650  {dense:,}",
         "total parameters: 690",
         "FLOPs per example (forward): 6.41k (6,410)",
         "activation memory per example: 1.5 KiB",  # (256 + 64 + 64 + 10) * 4 bytes

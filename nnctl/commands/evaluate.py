@@ -43,6 +43,9 @@ def _print_report(result: dict, split: str, checkpoint: Path) -> None:
         click.echo(f"mse       {result['mse']:.6g}\nmae       {result['mae']:.6g}")
         return
     click.echo(f"accuracy  {result['accuracy']:.4f}")
+    if "exact_match" in result:  # multi-label: accuracy per label, then every label right
+        click.echo(f"exact     {result['exact_match']:.4f}")
+        return
     click.echo("class  precision  recall")
     for index, (p, r) in enumerate(zip(result["precision"], result["recall"])):
         click.echo(f"{index:>5}  {p:9.4f}  {r:6.4f}")
@@ -81,6 +84,8 @@ def _prediction_table(outputs: np.ndarray, task: str) -> dict[str, np.ndarray]:
     outputs = outputs.reshape(len(outputs), -1)
     if task == "classification":
         return {"class": outputs.argmax(axis=1), "probabilities": outputs}
+    if task == "multilabel":
+        return {"probabilities": outputs}
     return {"prediction": outputs}
 
 

@@ -22,6 +22,7 @@ from nnctl.config.components import (
 from nnctl.config.schema import TRAIN, TRAIN_SECTIONS, Field
 from nnctl.core.network import DTYPES
 from nnctl.data import DATA_DEFAULTS, DATASETS, LOADERS
+from nnctl.data.config import TASKS
 from nnctl.registry import REQUIRED
 
 INTRO = """\
@@ -143,6 +144,13 @@ def data_section() -> list[str]:
     for name, cls in LOADERS.items():
         keys = ", ".join(f"`{k}` ({_value(v)})" for k, v in cls.keys.items())
         lines.append(f"- `{name}`: {keys}")
+    lines += [
+        "",
+        f"`task` ({', '.join(TASKS)}) is guessed from the labels when absent, but never",
+        "`multilabel`: with it every label column (csv `label_column: [a, b, ...]`, or an npz",
+        "`y` of shape (N, labels)) is one yes/no label of 0 or 1, for `binary_cross_entropy`;",
+        "its accuracy is the fraction of labels right (output > 0.5).",
+    ]
     return [*lines, ""]
 
 
@@ -172,6 +180,22 @@ def model_section() -> list[str]:
         "than its input, a `softmax` that is not on the last layer, a last width that is not",
         "the number of classes, or `cross_entropy` on a regression target are errors.",
         "",
+        "**Blocks.** `residual` and `concat` hold layers: `layers` is a list of layers like",
+        "`model.layers`, `branches` a list of such lists. Their items are checked like",
+        "top-level layers, each error naming its own key path (`model.layers[2].layers[1].n_out`)",
+        "and line; blocks nest, and branches whose shapes disagree are errors naming both shapes.",
+        "",
+        "**repeat.** Any item of a layer list (top-level or in a block) may carry `repeat: N`:",
+        "N copies of that layer or block, each with its own weights. The resolved config",
+        "(`nnctl config`, a run's `config.yaml`) writes the copies out, so positions there, in",
+        "`nnctl summary` and in checkpoints count every copy.",
+        "",
+        "**Losses and outputs.** `cross_entropy` is for classification after a `softmax`;",
+        "`binary_cross_entropy` for multi-label (`data.task: multilabel`) or classification",
+        "targets after a `sigmoid`; `huber` and `l1` for regression; `l2` for any target.",
+        "`class_weights: balanced` gives class c the weight n / (classes * count_c) from the",
+        "training labels; `nnctl train` writes the weights into the run's config.",
+        "",
     ]
 
 
@@ -200,7 +224,10 @@ def train_section() -> list[str]:
 def generate() -> str:
     lines = [INTRO, *data_section(), *model_section(), *train_section()]
     lines += family_section(
-        "Layers", LAYER, "`activation` and `weight_init` are components too (see below)."
+        "Layers",
+        LAYER,
+        "`activation` and `weight_init` are components too (see below); `layers` and "
+        "`branches` hold layer lists (see [blocks](#model)); every layer may carry `repeat`.",
     )
     lines += family_section("Activations", ACTIVATION)
     lines += family_section(

@@ -24,7 +24,8 @@ def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigE
     resolved["data"], spec = _check_data(data.get("data"), base_dir, errors)
     _check_augment(data.get("data"), resolved["data"], spec, errors)
     has_validation = _has_validation(resolved["data"], data.get("data"), spec)
-    resolved["model"], _ = resolve_model(data.get("model"), spec, errors, base_dir)
+    batch_size = resolved["data"].get("batch_size")
+    resolved["model"], _ = resolve_model(data.get("model"), spec, errors, base_dir, batch_size)
     resolved["optimizer"] = _check_optimizer(data, errors)
     resolved["schedule"] = _check_schedule(data.get("schedule"), errors)
     task = spec.task if spec is not None else None

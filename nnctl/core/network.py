@@ -87,6 +87,13 @@ class NeuralNetwork:
         self.input_shape = tuple(input_shape)
         return shapes
 
+    def min_training_batch(self, input_shape=None) -> int:
+        """The smallest batch every layer can train on (2 with batch norm on vectors) for
+        ``input_shape`` (default: the built one)."""
+        shape = tuple(self.input_shape if input_shape is None else input_shape)
+        inputs = [shape, *self.output_shapes(shape)[:-1]]
+        return max(layer.min_training_batch(s) for layer, s in zip(self.layers, inputs))
+
     # --- modes ------------------------------------------------------------------
     def train(self) -> NeuralNetwork:
         self._set_training(True)

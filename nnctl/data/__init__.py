@@ -14,7 +14,7 @@ from nnctl.data.load import describe, load
 from nnctl.data.preprocess import Preprocessor
 from nnctl.data.sources import LOADERS
 from nnctl.data.spec import DataSpec, Split, Splits
-from nnctl.data.splits import iterate_batches, one_hot, stratified_split
+from nnctl.data.splits import batch_count, iterate_batches, one_hot, stratified_split
 
 __all__ = [
     "AUGMENTATIONS",
@@ -26,6 +26,7 @@ __all__ = [
     "Preprocessor",
     "Split",
     "Splits",
+    "batch_count",
     "describe",
     "iterate_batches",
     "load",

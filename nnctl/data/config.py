@@ -31,7 +31,7 @@ BUILTIN_KEYS = ("dataset", "data_dir")
 USER_KEYS = ("type", "task", "n_classes", "test")
 #: Keys of both kinds of data section that have no default (absent means none).
 OPTIONAL_KEYS = ("augment",)
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "multilabel")
 
 
 def _check(errors: list, path: str, check, key: str, value, *args) -> None:

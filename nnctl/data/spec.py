@@ -24,9 +24,9 @@ class DataSpec:
         Shape of one example without the batch axis: ``(rows, cols, 1)`` for images (NHWC),
         ``(n_features,)`` for tabular data, flat ``(rows * cols,)`` with ``flatten: true``.
     n_classes : int or None
-        Number of classes; None for regression.
+        Number of classes (of labels for multi-label); None for regression.
     task : str
-        ``"classification"`` or ``"regression"``.
+        ``"classification"``, ``"regression"`` or ``"multilabel"``.
     n_train, n_validation, n_test : int or None
         Examples in each split (after the validation split); None where unknown.
     class_names : tuple of str or None

@@ -95,8 +95,11 @@ def _flat(graph: Graph, x: Value, prefix: str) -> Value:
     return Value(graph.node("Flatten", [x.name], prefix, axis=1), NC)
 
 
-def _bias(graph: Graph, layer, prefix: str) -> str:
-    return graph.weight(f"{prefix}.b", layer.parameters["b"].reshape(-1))  # (n_out,)
+def _bias(graph: Graph, layer, prefix: str) -> list[str]:
+    """The optional bias input of Gemm and Conv: ``[b]`` (n_out,), or none (``bias: false``)."""
+    if "b" not in layer.parameters:
+        return []
+    return [graph.weight(f"{prefix}.b", layer.parameters["b"].reshape(-1))]
 
 
 def conv_kernel(graph: Graph, name: str, W) -> str:
@@ -114,7 +117,7 @@ def _pads(layer) -> list[int]:
 def _fully_connected(layer, graph: Graph, x: Value, prefix: str) -> Value:
     x = _flat(graph, x, prefix)
     W = graph.weight(f"{prefix}.W", layer.parameters["W"])  # (n_in, n_out)
-    z = graph.node("Gemm", [x.name, W, _bias(graph, layer, prefix)], prefix)
+    z = graph.node("Gemm", [x.name, W, *_bias(graph, layer, prefix)], prefix)
     return export_activation(layer.activation, graph, Value(z, NC), prefix)
 
 
@@ -135,7 +138,7 @@ def _conv2d(layer, graph: Graph, x: Value, prefix: str) -> Value:
     W = conv_kernel(graph, f"{prefix}.W", layer.parameters["W"])
     z = graph.node(
         "Conv",
-        [x.name, W, _bias(graph, layer, prefix)],
+        [x.name, W, *_bias(graph, layer, prefix)],
         prefix,
         kernel_shape=list(layer.kernel_shape),
         strides=list(layer.stride),

@@ -16,6 +16,7 @@ import numpy as np
 from nnctl import data as datamod
 from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
+from nnctl.config.build import resolve_class_weights
 from nnctl.data import Preprocessor
 from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
 from nnctl.signals import handling_stop_signals
@@ -42,8 +43,11 @@ def stop_on_signals(trainer: Trainer):
 def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
     """Train ``config`` in a new run directory, or continue the run in ``resume_dir``.
 
-    Returns (run_dir, summary).
+    The data is loaded first: ``class_weights: balanced`` becomes the weights of its
+    training labels in the config the run records. Returns (run_dir, summary).
     """
+    splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
+    config = resolve_class_weights(config, splits.train.y, splits.spec.n_classes)
     if resume_dir is not None:
         run_dir = _check_resume(Path(resume_dir).expanduser(), config, force)
     else:
@@ -51,7 +55,6 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
         rundir.write_config(run_dir, config.data)
         rundir.start_meta(run_dir, config, argv)
     experiment = build(config)
-    splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
     settings = TrainSettings.from_config(config.data)
     reporter = Reporter(settings.epochs, quiet=quiet, bar=bar)
     trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
@@ -85,7 +88,10 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
 def _check_resume(run_dir: Path, config, force: bool) -> Path:
     if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
-    saved = layout.read_required(run_dir / layout.CONFIG_FILE)
+    path = run_dir / layout.CONFIG_FILE
+    # resolved again, so that arguments added since the run started (with their defaults)
+    # are not differences
+    saved = config_from_mapping(layout.read_required(path), source=str(path)).data
     differing = rundir.config_differences(saved, config.data)
     if differing and not force:
         shown = ", ".join(differing[:10]) + (" ..." if len(differing) > 10 else "")

@@ -19,7 +19,7 @@ import numpy as np
 
 from nnctl import layout
 from nnctl.core.optimizers import grad_norm
-from nnctl.data import iterate_batches
+from nnctl.data import batch_count, iterate_batches
 from nnctl.errors import DivergedError, Interrupted
 from nnctl.train.callbacks import EarlyStopping, ReduceLROnPlateau, Tracker
 from nnctl.train.checkpoint import (
@@ -32,6 +32,7 @@ from nnctl.train.checkpoint import (
 )
 from nnctl.train.evaluate import evaluate, targets_for
 from nnctl.train.logs import MetricsLog
+from nnctl.train.metrics import HITS
 
 
 @dataclass
@@ -146,9 +147,17 @@ class Trainer:
             self.epoch_start_state = self.shuffle_rng.bit_generator.state
         else:  # resuming inside an epoch: replay the same permutation
             self.shuffle_rng.bit_generator.state = self.epoch_start_state
-        batches = iterate_batches(len(train), self.settings.batch_size, self.shuffle_rng,
-                                  shuffle=self.settings.shuffle, start_batch=p.batch_in_epoch)  # fmt: skip
-        total = -(-len(train) // self.settings.batch_size)
+        # batch norm of vectors cannot train on one example: such a last batch is dropped
+        least = self.network.min_training_batch(self.spec.input_shape)
+        batches = iterate_batches(
+            len(train),
+            self.settings.batch_size,
+            self.shuffle_rng,
+            shuffle=self.settings.shuffle,
+            start_batch=p.batch_in_epoch,
+            min_batch=least,
+        )
+        total = batch_count(len(train), self.settings.batch_size, least)
         self._report("start_epoch", p.epoch + 1, total, p.batch_in_epoch)
         network = self.network.train()
         for rows in batches:
@@ -180,8 +189,8 @@ class Trainer:
         p.lr, p.step, p.batch_in_epoch = lr, p.step + 1, p.batch_in_epoch + 1
         p.loss_sum += loss * len(X)
         p.seen += len(X)
-        if self.spec.task == "classification":
-            p.correct += int(np.sum(out.reshape(len(X), -1).argmax(axis=1) == y))
+        if self.spec.task in HITS:
+            p.correct += HITS[self.spec.task](out, y)
 
     def _learning_rate(self) -> float:
         lr = self.base_lr
@@ -221,8 +230,7 @@ class Trainer:
             "step": p.step,
             "lr": p.lr,
             "train_loss": p.loss_sum / max(p.seen, 1),
-            "train_accuracy": p.correct / max(p.seen, 1) if self.spec.task == "classification"
-            else None,
+            "train_accuracy": p.correct / max(p.seen, 1) if self.spec.task in HITS else None,
             "val_loss": None,
             "val_accuracy": None,
         }  # fmt: skip

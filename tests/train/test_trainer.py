@@ -250,3 +250,60 @@ def test_batch_norm_statistics_resume_bit_identically(tmp_path):
     assert not np.array_equal(expected["layers.2.running_var"], np.ones(8, np.float32))
     for key, value in weights(resumed).items():
         assert np.array_equal(value, expected[key]), key
+
+
+class CountBatches:
+    """A reporter that records the size of every batch and the announced totals."""
+
+    def __init__(self):
+        self.sizes, self.totals = [], []
+
+    def start_epoch(self, epoch, total, done=0):
+        self.totals.append(total)
+
+    def batch(self, progress, n):
+        self.sizes.append(n)
+
+    def end_epoch(self, row):
+        pass
+
+
+@pytest.mark.parametrize("batch_size, dropped", [(79, True), (16, False), (40, False)])
+def test_a_trailing_batch_of_one_is_dropped_only_with_batch_norm_on_vectors(
+    tmp_path, batch_size, dropped
+):
+    """80 training examples: with batches of 79 the last holds one example, which batch
+    normalization of vectors cannot train on; it is dropped (a different example each epoch),
+    and resume stays exact."""
+    trainer = make_bn_trainer(tmp_path / "a")
+    trainer.settings.batch_size, trainer.settings.epochs = batch_size, 2
+    trainer.reporter = counter = CountBatches()
+    trainer.fit()
+    per_epoch = -(-80 // batch_size) - dropped
+    assert counter.totals == [per_epoch, per_epoch] and len(counter.sizes) == 2 * per_epoch
+    assert (1 in counter.sizes) is False
+    assert trainer.progress.step == 2 * per_epoch
+    plain = make_trainer(tmp_path / "b", batch_size=79, epochs=1)  # no batch norm: kept
+    plain.reporter = counter = CountBatches()
+    plain.fit()
+    assert counter.sizes == [79, 1]
+
+
+def test_resume_after_a_dropped_batch_is_bit_identical(tmp_path):
+    def trainer(run_dir):
+        t = make_bn_trainer(run_dir)
+        t.settings.batch_size = 79
+        return t
+
+    straight = trainer(tmp_path / "a")
+    straight.fit()
+    interrupted = trainer(tmp_path / "b")
+    interrupted.reporter = StopAt(interrupted, step=2)  # after epoch 2's only batch
+    with pytest.raises(Interrupted):
+        interrupted.fit()
+    resumed = trainer(tmp_path / "b")
+    resumed.restore(tmp_path / "b" / "checkpoints" / "last.npz")
+    resumed.fit()
+    assert resumed.progress.step == straight.progress.step == 4
+    for key, value in weights(resumed).items():
+        assert np.array_equal(value, weights(straight)[key]), key
