@@ -67,6 +67,15 @@ def looks_like_run(path: Path) -> bool:
     return path.is_dir() and any((path / name).is_file() for name in RUN_FILES)
 
 
+def enclosing_run(path: Path) -> Path | None:
+    """The run directory or sweep folder that ``path`` is or lies in (at any depth), or
+    None: the places whose files only nnctl writes."""
+    for folder in (Path(path).resolve(), *Path(path).resolve().parents):
+        if looks_like_run(folder) or (folder / SWEEP_SPEC_FILE).is_file():
+            return folder
+    return None
+
+
 def find_runs(root: Path) -> list[Path]:
     """``root`` if it is a run, else the runs in it and in its sub-folders (sweeps)."""
     if looks_like_run(root):
