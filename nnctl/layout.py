@@ -69,9 +69,10 @@ def looks_like_run(path: Path) -> bool:
 
 def enclosing_run(path: Path) -> Path | None:
     """The run directory or sweep folder that ``path`` is or lies in (at any depth), or
-    None: the places whose files only nnctl writes."""
+    None: the places whose files only nnctl writes. (A folder with a config.yaml alone is
+    a project, not a run.)"""
     for folder in (Path(path).resolve(), *Path(path).resolve().parents):
-        if looks_like_run(folder) or (folder / SWEEP_SPEC_FILE).is_file():
+        if is_run_dir(folder) or (folder / SWEEP_SPEC_FILE).is_file():
             return folder
     return None
 

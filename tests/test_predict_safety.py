@@ -73,6 +73,19 @@ def test_nothing_is_written_inside_a_sweep_folder(iris_run, tmp_path, features):
     assert (sweep / "sweep.csv").read_text() == "index\n"
 
 
+def test_a_project_folder_with_a_config_is_no_run(iris_run, tmp_path, features):
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    (tmp_path / "out").mkdir()
+    result = nnctl("predict", iris_run, "--input", features, "--output", tmp_path / "out" / "p.csv")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_output_suffix_is_a_usage_error(iris_run, tmp_path, features):
+    result = nnctl("predict", iris_run, "--input", features, "--output", tmp_path / "p.txt")
+    assert result.returncode == 2 and "--output must end in .csv or .npz" in result.stderr
+    assert not (tmp_path / "p.txt").exists()
+
+
 @pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
 def test_an_input_is_never_overwritten(iris_run, tmp_path, force):
     flags = ["--force"] if force else []
