@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from nnctl.cli import main
 from nnctl.data.sources import LOADERS
 from nnctl.errors import CheckpointError
+from nnctl.train import run
 from nnctl.train.checkpoint import load_checkpoint
 
 SECRET = "s3cr3t-never-shown"
@@ -328,3 +329,15 @@ def test_load_checkpoint_raises_checkpoint_error(iris_run, tmp_path):
     broken = tamper(best(iris_run), tmp_path / "b.npz", arrays=scale_weights(np.inf))
     with pytest.raises(CheckpointError, match="holds NaN or infinite values"):
         load_checkpoint(broken)
+
+
+def test_a_checkpoint_alone_does_not_follow_its_data_dir(iris_run, tmp_path):
+    """A built-in data set is found in the standard places, not where a checkpoint says."""
+    elsewhere = str(tmp_path / "elsewhere")
+    alone = tamper(
+        best(iris_run), tmp_path / "a.npz", meta=setting("config.data.data_dir", elsewhere)
+    )
+    model = run.open_model(alone)
+    assert model.config.data["data"]["data_dir"] == elsewhere  # recorded, never followed
+    assert "data_dir" not in model.data_to_load()
+    assert nnctl("eval", alone).returncode == 0
