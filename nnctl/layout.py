@@ -62,13 +62,30 @@ def model_checkpoint(target: Path) -> Path:
     neither exists."""
     target = Path(target).expanduser()
     if target.is_dir():
-        summary_path = target / SUMMARY_FILE
-        if summary_path.exists():
-            return target / read_required(summary_path)["checkpoint"]
-        return last_checkpoint(target)
+        if not is_run_dir(target):
+            raise CheckpointError(
+                f"{target}: not an nnctl run directory (no config.yaml/meta.json) or checkpoint"
+            )
+        return _reported_checkpoint(target)
     if target.exists():
         return target
     raise CheckpointError(f"{target}: no such run directory or checkpoint")
+
+
+def _reported_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the run's summary reports (it must lie in the run's checkpoints/),
+    else the last one."""
+    summary_path = run_dir / SUMMARY_FILE
+    if not summary_path.exists():
+        return last_checkpoint(run_dir)
+    name = read_required(summary_path).get("checkpoint")
+    folder = (run_dir / CHECKPOINT_DIR).resolve()
+    if not isinstance(name, str) or (run_dir / name).resolve().parent != folder:
+        raise CheckpointError(
+            f"{summary_path}: 'checkpoint' must name a file in {CHECKPOINT_DIR}/; "
+            f"got {str(name)[:60]!r}"
+        )
+    return run_dir / name
 
 
 # --- finding runs -----------------------------------------------------------------------
@@ -82,6 +99,16 @@ def is_run_dir(path: Path) -> bool:
 def looks_like_run(path: Path) -> bool:
     """A folder with any of a run's files (a broken run still counts)."""
     return path.is_dir() and any((path / name).is_file() for name in RUN_FILES)
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The run directory or sweep folder that ``path`` is or lies in (at any depth), or
+    None: the places whose files only nnctl writes. (A folder with a config.yaml alone is
+    a project, not a run.)"""
+    for folder in (Path(path).resolve(), *Path(path).resolve().parents):
+        if is_run_dir(folder) or (folder / SWEEP_SPEC_FILE).is_file():
+            return folder
+    return None
 
 
 def find_runs(root: Path) -> list[Path]:

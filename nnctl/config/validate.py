@@ -16,12 +16,16 @@ from nnctl.data import DATA_DEFAULTS, describe, resolve_data_config, validate_da
 from nnctl.errors import ConfigError, ConfigErrors, DataError
 
 
-def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigError]]:
-    """``(resolved config, DataSpec or None, located errors)`` of a merged raw config."""
+def validate(raw: RawConfig, base_dir: Path, spec=None) -> tuple[dict, object, list[ConfigError]]:
+    """``(resolved config, DataSpec or None, located errors)`` of a merged raw config.
+
+    With ``spec`` (a checkpoint's record of its data) the model is checked against it and
+    no data file is opened; otherwise the data is described from its files' headers.
+    """
     data = raw.data
     errors = unknown_keys(data, [k for k in TOP_KEYS if k != "extends"], "", "the config")
     resolved = {"seed": _check_seed(data, errors)}
-    resolved["data"], spec = _check_data(data.get("data"), base_dir, errors)
+    resolved["data"], spec = _check_data(data.get("data"), base_dir, errors, spec)
     _check_augment(data.get("data"), resolved["data"], spec, errors)
     has_validation = _has_validation(resolved["data"], data.get("data"), spec)
     batch_size = resolved["data"].get("batch_size")
@@ -47,17 +51,18 @@ def _check_seed(data: dict, errors: list) -> int:
     return seed
 
 
-def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
+def _check_data(value, base_dir: Path, errors: list, known=None) -> tuple[dict, object]:
     if value is None:
         errors.append(ConfigError("", "missing required section 'data' (e.g. dataset: digits)"))
         return {}, None
     found = validate_data_config(value, "data")
     if found:
         errors.extend(found)
-        return value if isinstance(value, dict) else {}, _describe_without(value, found, base_dir)
+        spec = known if known is not None else _describe_without(value, found, base_dir)
+        return value if isinstance(value, dict) else {}, spec
     try:
         resolved = resolve_data_config(value, "data", base_dir)
-        return resolved, describe(resolved)
+        return resolved, known if known is not None else describe(resolved)
     except ConfigErrors as error:
         errors.extend(error.errors)
     except ConfigError as error:

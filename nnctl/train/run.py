@@ -17,11 +17,19 @@ from nnctl import data as datamod
 from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
 from nnctl.config.build import resolve_class_weights
-from nnctl.data import Preprocessor
-from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
+from nnctl.data import Preprocessor, resolve_data_config
+from nnctl.data.preprocess import MODES
+from nnctl.errors import (
+    CheckpointError,
+    ConfigError,
+    ConfigErrors,
+    DivergedError,
+    Interrupted,
+    NnctlError,
+)
 from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
-from nnctl.train.checkpoint import load_checkpoint, split_prefix
+from nnctl.train.checkpoint import load_checkpoint, loading, spec_from_meta, split_prefix
 from nnctl.train.finetune import init_from
 from nnctl.train.report import Reporter
 from nnctl.train.trainer import Trainer, TrainSettings
@@ -109,6 +117,7 @@ def run_config(run_dir: Path):
     run_dir = Path(run_dir).expanduser()
     if not layout.is_run_dir(run_dir):
         raise CheckpointError(f"{run_dir}: not an nnctl run directory (no config.yaml/meta.json)")
+    refuse_extends(layout.read_required(run_dir / layout.CONFIG_FILE), run_dir / layout.CONFIG_FILE)
     config = load_config(run_dir / layout.CONFIG_FILE)
     config.name = run_dir.name
     return config
@@ -116,27 +125,136 @@ def run_config(run_dir: Path):
 
 @dataclass
 class TrainedModel:
-    """A network restored from a checkpoint, with its config and preprocessing."""
+    """A network restored from a checkpoint, with its config and preprocessing.
+
+    ``data`` is the ``data:`` section ``eval`` may load: the run's own (from its
+    config.yaml) for a checkpoint of a run directory, a built-in data set's for a checkpoint
+    given alone; None when a checkpoint given alone names data files of its own (they are
+    not opened: the user passes ``--data FILE``).
+    """
 
     config: object
     network: object
     preprocess: Preprocessor
     checkpoint: Path
     meta: dict
+    data: dict | None = None
+    run_dir: Path | None = None
+
+    def data_to_load(self) -> dict:
+        """The ``data:`` section to evaluate on, checked; CheckpointError when there is
+        none to open (a checkpoint given alone that names its own files)."""
+        if self.data is None:
+            raise CheckpointError(
+                f"{self.checkpoint}: was trained on data files of its own, which are not "
+                "opened for a checkpoint given alone (it could name any file); pass "
+                "--data FILE or evaluate its run directory"
+            )
+        try:
+            return resolve_data_config(self.data, "data", Path.cwd())
+        except ConfigErrors as error:
+            source = str(self.run_dir / layout.CONFIG_FILE if self.run_dir else self.checkpoint)
+            located = [ConfigError(e.path, e.message, source) for e in error.errors]
+            raise ConfigErrors(located) from None
 
 
 def open_model(target) -> TrainedModel:
-    """Load RUN_DIR (the checkpoint its summary reports, else last) or a checkpoint file."""
-    checkpoint = layout.model_checkpoint(target)
+    """Load RUN_DIR (the checkpoint its summary reports, else last) or a checkpoint file.
+
+    A checkpoint is data, never instructions: its embedded config must be resolved already
+    (no ``extends``) and no file it names is opened. The model is built from the data
+    description the checkpoint records (older checkpoints: from the run's data); the data
+    files that ``eval`` reads come from the run directory's config.yaml, the user's own
+    file, when the checkpoint belongs to a run directory.
+    """
+    checkpoint, run_dir = _locate(Path(target).expanduser())
     arrays, meta = load_checkpoint(checkpoint)
-    if "config" not in meta:
-        raise CheckpointError(f"{checkpoint}: checkpoint has no config")
-    config = config_from_mapping(meta["config"], name=checkpoint.stem, source=str(checkpoint))
+    embedded = _embedded_config(checkpoint, meta)
+    data = _data_to_open(run_dir, embedded["data"])
+    spec = spec_from_meta(checkpoint, meta)
+    if spec is None and data is None:
+        raise CheckpointError(
+            f"{checkpoint}: an older checkpoint that names its own data files cannot be used "
+            "alone (they are not opened); use its run directory"
+        )
+    mapping = {**embedded, "data": data} if spec is None else embedded
+    config = config_from_mapping(mapping, name=checkpoint.stem, source=str(checkpoint), spec=spec)
     network = build(config).network
-    network.load_state_dict(split_prefix(arrays, "model"))
+    with loading(checkpoint):
+        network.load_state_dict(split_prefix(arrays, "model"))
+        preprocess = Preprocessor.from_state_dict(split_prefix(arrays, "prep"))
+        _check_preprocess(preprocess, config.spec)
     network.eval()
-    preprocess = Preprocessor.from_state_dict(split_prefix(arrays, "prep"))
-    return TrainedModel(config, network, preprocess, checkpoint, meta)
+    return TrainedModel(config, network, preprocess, checkpoint, meta, data, run_dir)
+
+
+def _locate(target: Path) -> tuple[Path, Path | None]:
+    """The checkpoint to open and the run directory it belongs to (None: given alone)."""
+    if target.is_dir():
+        if not layout.is_run_dir(target):
+            raise CheckpointError(
+                f"{target}: not an nnctl run directory (no config.yaml/meta.json) or checkpoint"
+            )
+        return layout.model_checkpoint(target), target
+    if not target.exists():
+        raise CheckpointError(f"{target}: no such run directory or checkpoint")
+    folder = target.resolve().parent
+    in_run = folder.name == layout.CHECKPOINT_DIR and layout.is_run_dir(folder.parent)
+    return target, folder.parent if in_run else None
+
+
+def refuse_extends(config: dict, source: Path) -> None:
+    """A run's config.yaml and a checkpoint's config are resolved already: they never name
+    other files to read (``extends``); CheckpointError naming ``source`` if one does."""
+    if "extends" in config:
+        raise CheckpointError(
+            f"{source}: a run's or checkpoint's config is resolved already; "
+            "it may not extend other files ('extends')"
+        )
+
+
+def _embedded_config(checkpoint: Path, meta: dict) -> dict:
+    config = meta.get("config")
+    if config is None:
+        raise CheckpointError(f"{checkpoint}: checkpoint has no config")
+    refuse_extends(config, checkpoint)
+    if not isinstance(config.get("data"), dict):
+        raise CheckpointError(f"{checkpoint}: the config in the checkpoint has no data section")
+    return config
+
+
+def _data_to_open(run_dir: Path | None, embedded: dict) -> dict | None:
+    """The data section whose files may be opened: the run's own config.yaml's; for a
+    checkpoint given alone a built-in data set (its ``data_dir`` dropped: the standard
+    places are searched), else None."""
+    if run_dir is not None:
+        path = run_dir / layout.CONFIG_FILE
+        config = layout.read_required(path)
+        refuse_extends(config, path)
+        if not isinstance(config.get("data"), dict):
+            raise CheckpointError(f"{path}: has no data section")
+        return config["data"]
+    if "dataset" in embedded:
+        return {k: v for k, v in embedded.items() if k != "data_dir"}
+    return None
+
+
+def _check_preprocess(preprocess: Preprocessor, spec) -> None:
+    """The preprocessing's statistics fit its own input and its output fits the model."""
+    if preprocess.mode not in MODES:
+        raise CheckpointError(f"unknown preprocessing mode {preprocess.mode[:40]!r}")
+    shape = preprocess.sample_shape
+    for name in ("shift", "scale"):
+        stat = getattr(preprocess, name)
+        if stat.shape not in ((), shape):
+            raise CheckpointError(f"preprocessing {name} of shape {stat.shape} for {shape}")
+    if preprocess.mode != "none" and not (preprocess.scale > 0).all():
+        raise CheckpointError("preprocessing scale must be positive")
+    if preprocess.output_shape != tuple(spec.input_shape):
+        raise CheckpointError(
+            f"preprocessing gives examples of shape {preprocess.output_shape}; "
+            f"the model takes {tuple(spec.input_shape)}"
+        )
 
 
 def same_preprocessing(a: Preprocessor, b: Preprocessor) -> bool:

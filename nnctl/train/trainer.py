@@ -24,9 +24,11 @@ from nnctl.errors import DivergedError, Interrupted
 from nnctl.train.callbacks import EarlyStopping, ReduceLROnPlateau, Tracker
 from nnctl.train.checkpoint import (
     load_checkpoint,
+    loading,
     rng_from_arrays,
     rng_to_arrays,
     save_checkpoint,
+    spec_to_meta,
     split_prefix,
     with_prefix,
 )
@@ -314,6 +316,7 @@ class Trainer:
             "tracker": self.tracker.state(),
             "early_stopping": self.early.state() if self.early else None,
             "reduce_lr_on_plateau": self.plateau.state() if self.plateau else None,
+            "data_spec": spec_to_meta(self.spec),
             **self.extra_meta,
         }
         return arrays, meta
@@ -325,6 +328,11 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from the checkpoint at ``path`` (normally ``checkpoints/last.npz``)."""
         arrays, meta = load_checkpoint(path)
+        with loading(path):
+            self._restore(arrays, meta)
+        self.log.keep_until(self.progress.epoch)
+
+    def _restore(self, arrays: dict, meta: dict) -> None:
         self.network.load_state_dict(split_prefix(arrays, "model"))
         self.optimizer.load_state_dict(split_prefix(arrays, "optim"))
         rng_from_arrays(split_prefix(arrays, "rng/network"), self.network.rng)
@@ -338,4 +346,3 @@ class Trainer:
             self.early.load_state(meta["early_stopping"])
         if self.plateau and meta.get("reduce_lr_on_plateau"):
             self.plateau.load_state(meta["reduce_lr_on_plateau"])
-        self.log.keep_until(self.progress.epoch)
