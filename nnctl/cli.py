@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "data",
     "train",
     "evaluate",
+    "export",
     "timing",
     "gradcheck",
     "runs",

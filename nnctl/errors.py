@@ -77,6 +77,10 @@ class CheckpointError(NnctlError):
     """A checkpoint or run directory is missing, malformed or incompatible."""
 
 
+class ExportError(NnctlError):
+    """A model cannot be exported: a layer without an exporter, a missing extra."""
+
+
 class DivergedError(NnctlError):
     """Training produced NaN or Inf; exit code 3."""
 

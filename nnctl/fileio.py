@@ -4,16 +4,39 @@ A write goes to a temporary file in the target's folder, is flushed and fsynced,
 renamed over the target (``os.replace`` is atomic within a file system); the folder is
 fsynced last so that the rename itself survives a power loss. Checkpoints, run and sweep
 files, predictions and downloads all go through here.
+
+Temporary files are created with mode 0666 less the umask, as ``open`` creates files (0644
+under the usual umask 022), so that the renamed file can be read by whoever may read the
+folder; ``tempfile.mkstemp`` would make every run file private (0600).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from nnctl.errors import NnctlError
+
+FILE_MODE = 0o666  # less the umask, as for any file ``open`` creates
+_ATTEMPTS = 100
+
+
+def create_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new, empty file in ``folder`` with a random name, opened for writing.
+
+    Returns ``(fd, path)``. Like ``tempfile.mkstemp`` (never reuses an existing name, no
+    symlink is followed) but with the umask's mode rather than 0600.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(_ATTEMPTS):
+        path = Path(folder) / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(path, flags, FILE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free temporary file name after {_ATTEMPTS} tries")
 
 
 def fsync_dir(folder: Path) -> None:
@@ -32,7 +55,7 @@ def fsync_dir(folder: Path) -> None:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -40,7 +63,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
 

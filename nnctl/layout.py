@@ -8,6 +8,7 @@ runs/digits-mlp-20261130-221500/     a run directory (default: runs/<config>-<ti
   checkpoints/     last.npz (resume), best.npz, epoch-NNNN.npz
   summary.json     best epoch and metrics, test metrics, wall time
   curves.png       what ``nnctl plot`` draws by default
+  model.onnx       what ``nnctl export`` writes by default (model.safetensors likewise)
 runs/lr-width/                       a sweep folder
   sweep.json       the sweep's fingerprint (a different sweep may not reuse the folder)
   sweep.jsonl      one row per trial (and sweep.csv)
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnctl.config.yamlio import parse_document
+from nnctl.core.checks import show
 from nnctl.errors import CheckpointError, NnctlError
 from nnctl.fileio import user_path
 
@@ -38,6 +40,7 @@ METRICS_JSONL, METRICS_CSV = "metrics.jsonl", "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.npz", "best.npz"
 CURVES_FILE = "curves.png"
+EXPORT_STEM = "model"  # nnctl export's default file: RUN_DIR/model.onnx
 SWEEP_SPEC_FILE = "sweep.json"
 SWEEP_JSONL, SWEEP_CSV = "sweep.jsonl", "sweep.csv"
 TRIAL_FILE, TRIAL_LOG = "trial.json", "trial.log"
@@ -54,6 +57,37 @@ def last_checkpoint(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
 
 
+def model_checkpoint(target: Path) -> Path:
+    """The checkpoint that stands for ``target``: a run directory's reported checkpoint
+    (``summary.json``), else its ``last.npz``; a file stands for itself. CheckpointError when
+    neither exists."""
+    target = user_path(target)
+    if target.is_dir():
+        if not is_run_dir(target):
+            raise CheckpointError(
+                f"{target}: not an nnctl run directory (no config.yaml/meta.json) or checkpoint"
+            )
+        return _reported_checkpoint(target)
+    if target.exists():
+        return target
+    raise CheckpointError(f"{target}: no such run directory or checkpoint")
+
+
+def _reported_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the run's summary reports (it must lie in the run's checkpoints/),
+    else the last one."""
+    summary_path = run_dir / SUMMARY_FILE
+    if not summary_path.exists():
+        return last_checkpoint(run_dir)
+    name = read_required(summary_path).get("checkpoint")
+    folder = (run_dir / CHECKPOINT_DIR).resolve()
+    if not isinstance(name, str) or (run_dir / name).resolve().parent != folder:
+        raise CheckpointError(
+            f"{summary_path}: 'checkpoint' must name a file in {CHECKPOINT_DIR}/; got {show(name)}"
+        )
+    return run_dir / name
+
+
 # --- finding runs -----------------------------------------------------------------------
 
 
@@ -65,6 +99,16 @@ def is_run_dir(path: Path) -> bool:
 def looks_like_run(path: Path) -> bool:
     """A folder with any of a run's files (a broken run still counts)."""
     return path.is_dir() and any((path / name).is_file() for name in RUN_FILES)
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The run directory or sweep folder that ``path`` is or lies in (at any depth), or
+    None: the places whose files only nnctl writes. (A folder with a config.yaml alone is
+    a project, not a run.)"""
+    for folder in (Path(path).resolve(), *Path(path).resolve().parents):
+        if is_run_dir(folder) or (folder / SWEEP_SPEC_FILE).is_file():
+            return folder
+    return None
 
 
 def find_runs(root: Path) -> list[Path]:

@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from nnctl.cli import main
+from nnctl.errors import ConfigError
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 DIGITS = str(CONFIGS / "digits-mlp.yaml")
@@ -146,12 +147,12 @@ def test_summary_counts_by_hand(tmp_path):
     assert conv + pool + dense == 6410
     assert result.stdout.splitlines() == [
         "small: data 'digits', dtype float32",
-        "#  layer            output shape  parameters",
+        "#  layer            output shape  parameters  FLOPs",
         "   input            8x8x1",
-        "0  conv2d           8x8x4                 40",
-        "1  pool2d           4x4x4                  0",
-        "2  dropout          4x4x4                  0",
-        "3  fully_connected  10                   650",
+        f"0  conv2d           8x8x4                 40  {conv:,}",
+        f"1  pool2d           4x4x4                  0    {pool}",
+        "2  dropout          4x4x4                  0      0",
+        f"3  fully_connected  10                   650  {dense:,}",
         "total parameters: 690",
         "FLOPs per example (forward): 6.41k (6,410)",
         "activation memory per example: 1.5 KiB",  # (256 + 64 + 64 + 10) * 4 bytes
@@ -194,7 +195,9 @@ def test_help_shows_an_example(command):
 
 def test_debug_shows_the_traceback(tmp_path):
     result = run("--debug", "summary", str(tmp_path / "missing.yaml"))
-    assert result.exit_code != 0 and result.exception is not None
+    # the error itself reaches the caller (without --debug it would be SystemExit(1))
+    assert result.exit_code == 1 and isinstance(result.exception, ConfigError)
+    assert "missing.yaml: no such file" in str(result.exception)
 
 
 def test_real_subprocess(tmp_path):

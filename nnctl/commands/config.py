@@ -66,7 +66,9 @@ def _load_data(cfg, path: str) -> None:
 def summary(config: str, overrides: tuple[str, ...]) -> None:
     """Print the model's layers: output shapes, parameters, FLOPs and memory.
 
-    Everything is inferred from the config and the data set's shape; no data is loaded.
+    A block's layers follow it, indented, named by their position inside it (3.0, 3.1,
+    3.shortcut, as in checkpoint keys); the block's numbers include theirs. Everything is
+    inferred from the config and the data set's shape; no data is loaded.
 
     \b
     Example:
@@ -75,13 +77,13 @@ def summary(config: str, overrides: tuple[str, ...]) -> None:
     """
     cfg = load_config(config, overrides)
     table = summarize(cfg.data["model"], cfg.spec.input_shape)
-    rows = [("#", "layer", "output shape", "parameters")]
-    rows.append(("", "input", format_shape(table.input_shape), ""))
+    rows = [("#", "layer", "output shape", "parameters", "FLOPs")]
+    rows.append(("", "input", format_shape(table.input_shape), "", ""))
     for row in table.rows:
-        shape = format_shape(row.output_shape)
-        rows.append((str(row.index), row.type, shape, f"{row.parameters:,}"))
+        shape, kind = format_shape(row.output_shape), "  " * row.depth + row.type
+        rows.append((row.name, kind, shape, f"{row.parameters:,}", f"{row.flops:,}"))
     click.echo(f"{cfg.name}: data '{cfg.spec.name}', dtype {table.dtype}")
-    click.echo(format_table(rows, right={0, 3}))
+    click.echo(format_table(rows, right={3, 4}))
     click.echo(f"total parameters: {table.parameters:,}")
     click.echo(f"FLOPs per example (forward): {human(table.flops)} ({table.flops:,})")
     click.echo(f"activation memory per example: {human(table.activation_bytes, 'B')}")
@@ -123,10 +125,17 @@ _Dumper.add_representer(
 )
 
 
+def _holds_lists(value: dict) -> bool:
+    """A mapping with lists of mappings or lists inside (a block's layers)."""
+    return any(
+        isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v) for v in value.values()
+    )
+
+
 def _styled(value, in_list: bool = False):
     if isinstance(value, dict):
         items = {k: _styled(v) for k, v in value.items()}
-        return _FlowMap(items) if in_list else items
+        return _FlowMap(items) if in_list and not _holds_lists(value) else items
     if isinstance(value, list):
         if all(not isinstance(v, (dict, list)) for v in value):
             return _Flow(value)
@@ -135,7 +144,8 @@ def _styled(value, in_list: bool = False):
 
 
 def to_yaml(data: dict) -> str:
-    """Block-style YAML, with list items (layers) and short lists on one line each."""
+    """Block-style YAML, with list items (layers) and short lists on one line each; a
+    block's layers are listed one per line below it."""
     return yaml.dump(_styled(data), Dumper=_Dumper, sort_keys=False, width=100)
 
 

@@ -24,7 +24,8 @@ def time_command(config: str, overrides: tuple[str, ...], iterations: int,
                  batch_size: int | None, as_json: bool) -> None:  # fmt: skip
     """Time each layer's forward and backward pass on synthetic input (like `caffe time`).
 
-    Layers are timed one by one (median milliseconds over the iterations); the step row is
+    Layers are timed one by one (median milliseconds over the iterations), the layers inside
+    blocks indented below them (a block's time includes theirs); the step row is
     a whole training step as the network runs it, including its fused conv→pool stages,
     and gives the samples per second. Nothing is read from disk but the config.
 
@@ -49,10 +50,10 @@ def time_command(config: str, overrides: tuple[str, ...], iterations: int,
 def _rows(report: TimingReport) -> list[tuple[str, ...]]:
     rows = [("#", "layer", "output", "forward ms", "backward ms")]
     for t in report.layers:
-        shape = "x".join(map(str, t.output_shape))
-        rows.append((str(t.index), t.layer, shape, f"{t.forward_ms:.3f}", f"{t.backward_ms:.3f}"))
-    layer_fwd = sum(t.forward_ms for t in report.layers)
-    layer_bwd = sum(t.backward_ms for t in report.layers)
+        shape, kind = "x".join(map(str, t.output_shape)), "  " * t.depth + t.layer
+        rows.append((t.name, kind, shape, f"{t.forward_ms:.3f}", f"{t.backward_ms:.3f}"))
+    layer_fwd = sum(t.forward_ms for t in report.layers if t.depth == 0)
+    layer_bwd = sum(t.backward_ms for t in report.layers if t.depth == 0)
     rows.append(("", "sum of layers", "", f"{layer_fwd:.3f}", f"{layer_bwd:.3f}"))
     rows.append(("", "network step", "", f"{report.forward_ms:.3f}", f"{report.backward_ms:.3f}"))
     return rows

@@ -68,12 +68,15 @@ def training_needs(model: dict, spec, limit: int | None = None) -> list[Need]:
     needs = [data, Need("data", "the input batch", 0, math.prod(shape) * itemsize)]
     for row in summarize(model, shape).rows:
         where = f"model.layers[{row.index}]"
+        label = f"layer {row.name} inside {where}" if row.depth else where
         what = (
-            f"{where} ({row.type}, {row.parameters:,} parameters, output "
+            f"{label} ({row.type}, {row.parameters:,} parameters, output "
             f"{format_shape(row.output_shape)})"
         )
+        # a block's parameters are its children's: count them once, at the top level
+        weights = 2 * row.parameters * itemsize if row.depth == 0 else 0
         per_example = 2 * math.prod(row.output_shape) * itemsize  # outputs and gradients
-        needs.append(Need(where, what, 2 * row.parameters * itemsize, per_example))
+        needs.append(Need(where, what, weights, per_example))
     return needs
 
 

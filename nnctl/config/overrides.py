@@ -12,6 +12,7 @@ from __future__ import annotations
 import yaml
 
 from nnctl.config.components import (
+    AUGMENTATION,
     LAYER,
     LOSS,
     OPTIMIZER,
@@ -133,13 +134,27 @@ def component_family(path: tuple) -> Family | None:
         return SCHEDULE
     if path == ("model", "loss"):
         return LOSS
+    if len(path) == 3 and path[:2] == ("data", "augment") and isinstance(path[2], int):
+        return AUGMENTATION
     if len(path) >= 3 and path[:2] == ("model", "layers") and isinstance(path[2], int):
-        rest = path[3:]
+        rest = _below_blocks(path[3:])
         if not rest:
             return LAYER
         if len(rest) == 1 and rest[0] in LAYER.nested:
             return LAYER.nested[rest[0]]
     return None
+
+
+def _below_blocks(rest: tuple) -> tuple | None:
+    """What follows the innermost layer of ``rest`` (``layers, 1`` or ``branches, 0, 2``
+    steps lead into a block's children); None if a step does not."""
+    while rest and rest[0] in LAYER.lists:
+        depth = LAYER.lists[rest[0]]
+        steps = rest[1 : 1 + depth]
+        if len(steps) < depth or not all(isinstance(step, int) for step in steps):
+            return None
+        rest = rest[1 + depth :]
+    return rest
 
 
 def known_keys(node: dict, path: tuple) -> tuple[str, ...] | None:
@@ -153,7 +168,8 @@ def known_keys(node: dict, path: tuple) -> tuple[str, ...] | None:
     name = node.get("type")
     if name is None:
         names = family.registry.names()
-        return ("type", *sorted({a for n in names for a in family.arguments(n)}))
+        arguments = sorted({a for n in names for a in family.arguments(n)})
+        return ("type", *arguments, *family.item_keys)
     if name not in family.registry:
         return None
-    return ("type", *family.arguments(name))
+    return ("type", *family.arguments(name), *family.item_keys)

@@ -11,6 +11,7 @@ import inspect
 
 from nnctl.config.components import (
     ACTIVATION,
+    AUGMENTATION,
     INITIALIZER,
     LAYER,
     LOSS,
@@ -21,7 +22,7 @@ from nnctl.config.components import (
 from nnctl.config.schema import TRAIN, TRAIN_SECTIONS, Field
 from nnctl.core.network import DTYPES
 from nnctl.data import DATA_DEFAULTS, DATASETS, LOADERS
-from nnctl.data.config import BUILTIN_KEYS, KEY_DOCS, USER_KEYS
+from nnctl.data.config import BUILTIN_KEYS, KEY_DOCS, OPTIONAL_KEYS, USER_KEYS
 from nnctl.registry import REQUIRED
 
 INTRO = """\
@@ -37,7 +38,7 @@ A config is one YAML file (read with the safe loader: plain data only). Top-leve
 | `seed` | `0` | seeds weight initialisation, dropout and shuffling (integer >= 0) |
 | `extends` | none | a path (relative to this file) or a list of paths to configs this one builds on |
 | `data` | required | the data set; see [data](#data) |
-| `model` | required | `layers`, `loss`, `dtype`; see [model](#model) |
+| `model` | required | `layers`, `loss`, `dtype`, `init_from`, `freeze`; see [model](#model) |
 | `optimizer` | required | an optimizer component; see [optimizers](#optimizers) |
 | `schedule` | `null` | a learning-rate schedule component; see [schedules](#schedules) |
 | `train` | all defaults | the training loop; see [train](#train) |
@@ -70,12 +71,20 @@ NO_DEFAULT = {
     "test": "`null`",
     "task": "inferred",
     "n_classes": "inferred",
+    "augment": "`[]` (none)",
 }
 DATA_NOTES = [
     "`label_column` is a column name, an index or a list of names (several regression",
-    "targets); the default is the last column. Text labels (CSV cells, npz strings) name",
-    "the classes, numbered in sorted order. For regression, set `task: regression`, a loss",
-    "such as `l2` and a last layer with one output per target:",
+    "targets, or the label columns of `task: multilabel`); the default is the last column.",
+    "Text labels (CSV cells, npz strings) name the classes, numbered in sorted order.",
+    "",
+    "`task` is guessed from the labels when absent, but never `multilabel`: with it every",
+    "label column (csv `label_column: [a, b, ...]`, or an npz `y` of shape (N, labels)) is",
+    "one yes/no label of 0 or 1, for `binary_cross_entropy`; its accuracy is the fraction of",
+    "labels right (output > 0.5).",
+    "",
+    "For regression, set `task: regression`, a loss such as `l2` and a last layer with one",
+    "output per target:",
     "",
     "```yaml",
     "data: {type: csv, path: houses.csv, label_column: price, task: regression}",
@@ -89,6 +98,26 @@ DATA_NOTES = [
     "`nnctl check` reads the data's headers and labels (shapes, sizes, classes) and refuses",
     "a config whose training cannot fit in memory; `nnctl check --data` loads the data too.",
 ]
+
+
+AUGMENT_NOTE = """\
+`data.augment` lists augmentations applied in order to each training batch (never to
+validation, test, `eval` or `predict`), vectorized over the batch, with random draws seeded
+from `seed` and the step, so a resumed run is bit-identical (`train_loss` and
+`train_accuracy` are measured on the augmented batches). Image data only
+(rows x cols x channels; not with `flatten: true`). Values are in the units of the
+normalized input (`std: 0.1` is a tenth of the training standard deviation with
+`normalize: standard`); padding and uncovered corners are filled with the normalized value
+of a raw 0 (black) pixel. `nnctl data preview CONFIG` draws examples and their
+augmentations.
+
+```yaml
+data:
+  dataset: fashion_mnist
+  augment:
+    - {type: random_crop, pad: 2}
+    - {type: flip, horizontal: true, p: 0.5}
+```"""
 
 
 def _value(value) -> str:
@@ -143,7 +172,7 @@ def _field_rows(fields: dict[str, Field]) -> list[str]:
 def data_section() -> list[str]:
     lines = ["## data", "", "Either `dataset: NAME` (built-in) or `type: LOADER` (your files).", ""]
     lines += ["| key | default | meaning |", "|---|---|---|"]
-    for key in (*BUILTIN_KEYS, *USER_KEYS, *DATA_DEFAULTS):
+    for key in (*BUILTIN_KEYS, *USER_KEYS, *DATA_DEFAULTS, *OPTIONAL_KEYS):
         default = _value(DATA_DEFAULTS[key]) if key in DATA_DEFAULTS else NO_DEFAULT[key]
         lines.append(f"| `{key}` | {default} | {KEY_DOCS[key]} |")
     lines += ["", "Built-in data sets:", "", "| dataset | input shape | classes |", "|---|---|---|"]
@@ -167,12 +196,38 @@ def model_section() -> list[str]:
         "| `layers` | required | a non-empty list of [layers](#layers) |",
         "| `loss` | required | a [loss](#losses) component: a name or `{type: NAME, ...}` |",
         f"| `dtype` | `float32` | one of {', '.join(DTYPES)} |",
+        (
+            "| `init_from` | none | a run directory or checkpoint to start from (fine-tuning): "
+            "arrays matching by layer position and shape are copied, the rest keep their fresh "
+            "initialization and are listed; relative to the config file |"
+        ),
+        (
+            "| `freeze` | `[]` | layers the optimizer leaves unchanged (no update, no weight "
+            "decay): indices (negative count from the end) or layer type names (every layer of "
+            "that type) |"
+        ),
         "",
         "Input shapes come from the data set (images are rows x cols x channels). A",
         "`fully_connected` layer after an image flattens it itself: no explicit `flatten` is",
         "needed. Every layer's output shape is checked before anything runs: a kernel larger",
         "than its input, a `softmax` that is not on the last layer, a last width that is not",
         "the number of classes, or `cross_entropy` on a regression target are errors.",
+        "",
+        "**Blocks.** `residual` and `concat` hold layers: `layers` is a list of layers like",
+        "`model.layers`, `branches` a list of such lists. Their items are checked like",
+        "top-level layers, each error naming its own key path (`model.layers[2].layers[1].n_out`)",
+        "and line; blocks nest, and branches whose shapes disagree are errors naming both shapes.",
+        "",
+        "**repeat.** Any item of a layer list (top-level or in a block) may carry `repeat: N`:",
+        "N copies of that layer or block, each with its own weights. The resolved config",
+        "(`nnctl config`, a run's `config.yaml`) writes the copies out, so positions there, in",
+        "`nnctl summary` and in checkpoints count every copy.",
+        "",
+        "**Losses and outputs.** `cross_entropy` is for classification after a `softmax`;",
+        "`binary_cross_entropy` for multi-label (`data.task: multilabel`) or classification",
+        "targets after a `sigmoid`; `huber` and `l1` for regression; `l2` for any target.",
+        "`class_weights: balanced` gives class c the weight n / (classes * count_c) from the",
+        "training labels; `nnctl train` writes the weights into the run's config.",
         "",
     ]
 
@@ -202,7 +257,10 @@ def train_section() -> list[str]:
 def generate() -> str:
     lines = [INTRO, *data_section(), *model_section(), *train_section()]
     lines += family_section(
-        "Layers", LAYER, "`activation` and `weight_init` are components too (see below)."
+        "Layers",
+        LAYER,
+        "`activation` and `weight_init` are components too (see below); `layers` and "
+        "`branches` hold layer lists (see [blocks](#model)); every layer may carry `repeat`.",
     )
     lines += family_section("Activations", ACTIVATION)
     lines += family_section(
@@ -211,6 +269,7 @@ def generate() -> str:
     lines += family_section("Losses", LOSS)
     lines += family_section("Optimizers", OPTIMIZER)
     lines += family_section("Schedules", SCHEDULE)
+    lines += family_section("Augmentations", AUGMENTATION, AUGMENT_NOTE)
     return "\n".join(lines).rstrip() + "\n"
 
 

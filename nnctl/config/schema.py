@@ -18,7 +18,7 @@ from nnctl.monitor import resolve_mode
 from nnctl.registry import did_you_mean
 
 TOP_KEYS = ("seed", "extends", "data", "model", "optimizer", "schedule", "train")
-MODEL_KEYS = ("layers", "loss", "dtype")
+MODEL_KEYS = ("layers", "loss", "dtype", "init_from", "freeze")
 MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
 MODES = ("min", "max", "auto")
 

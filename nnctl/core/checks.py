@@ -148,6 +148,29 @@ def fraction(name: str, value) -> float:
     return float(value)
 
 
+def probability(name: str, value) -> float:
+    """A number in [0, 1]: the chance that a random augmentation is applied."""
+    if not (is_real(value) and 0 <= value <= 1):
+        raise ArgumentError(name, f"must be a number in [0, 1]; got {show(value)}")
+    return float(value)
+
+
+def positive_range(name: str, value, upper: float = math.inf) -> tuple[float, float]:
+    """A pair ``[low, high]`` with ``0 < low <= high <= upper``: a range to draw from."""
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(is_real(v) for v in value)
+        and 0 < value[0] <= value[1] <= upper
+    )
+    if not ok:
+        bound = "" if upper == math.inf else f" <= {upper:g}"
+        raise ArgumentError(
+            name, f"must be a pair [low, high] with 0 < low <= high{bound}; got {show(value)}"
+        )
+    return float(value[0]), float(value[1])
+
+
 def integer(name: str, value, minimum: int) -> int:
     if not (is_int(value) and value >= minimum):
         raise ArgumentError(name, f"must be an integer >= {minimum}; got {show(value)}")

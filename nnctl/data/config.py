@@ -3,6 +3,8 @@
 Either ``dataset: NAME`` (a built-in) or ``type: npz | csv | idx`` with that loader's keys
 (``path``/``x``/``y``, ``path``/``label_column``, ``images``/``labels``) and an optional
 ``test:`` mapping of the same keys. Common keys and defaults are in ``DATA_DEFAULTS``.
+``augment`` (a list of augmentation components) is only checked to be a list here; the
+config layer checks each entry (``nnctl.config.validate``) and ``load`` builds them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ DATA_DEFAULTS = {
 }
 BUILTIN_KEYS = ("dataset", "data_dir")
 USER_KEYS = ("type", "task", "n_classes", "test")
-TASKS = ("classification", "regression")
+#: Keys of both kinds of data section that have no default (absent means none).
+OPTIONAL_KEYS = ("augment",)
+TASKS = ("classification", "regression", "multilabel")
 #: What each key means: the config reference is generated from this (a key without an
 #: entry fails its test).
 KEY_DOCS = {
@@ -36,8 +40,9 @@ KEY_DOCS = {
     "data_dir": "with `dataset`: a folder searched first for downloaded data sets "
     "(then `$NNCTL_DATA`, the user cache)",
     "type": "your own files: a loader (below) with its keys",
-    "task": "`classification` or `regression`; default: inferred from the labels (integers, "
-    "whole numbers, one-hot rows or text mean classification, other numbers regression)",
+    "task": "`classification`, `regression` or `multilabel`; default: inferred from the labels "
+    "(integers, whole numbers, one-hot rows or text mean classification, other numbers "
+    "regression; never multilabel)",
     "n_classes": "number of classes (>= 2); default: the largest label + 1",
     "test": "a separate test set: a mapping of the loader's keys (`x`, `y` and "
     "`label_column` default to the training part's)",
@@ -46,6 +51,7 @@ KEY_DOCS = {
     "normalize": f"{', '.join(f'`{m}`' for m in MODES)}; statistics from the training part only",
     "flatten": "reshape every example to one axis",
     "shuffle": "draw the training examples in a new order every epoch",
+    "augment": "a list of [augmentations](#augmentations) applied to each training batch",
 }
 
 
@@ -80,6 +86,14 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
     for key in ("flatten", "shuffle"):
         if key in cfg:
             _check(errors, path, flag, key, cfg[key])
+    augment = cfg.get("augment")
+    if augment is not None and not isinstance(augment, list):
+        errors.append(
+            ConfigError(
+                f"{path}.augment",
+                f"must be a list of augmentations (e.g. [{{type: flip}}]); got {show(augment)}",
+            )
+        )
     return errors
 
 
@@ -127,7 +141,7 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
     except ConfigError as e:
         return [e]
     name = cfg["type"]
-    allowed = [*DATA_DEFAULTS, *USER_KEYS, *loader.keys]
+    allowed = [*DATA_DEFAULTS, *OPTIONAL_KEYS, *USER_KEYS, *loader.keys]
     errors = _unknown(cfg, allowed, path, f"type {name}")
     errors += _check_source_keys(cfg, loader, path, name)
     if "task" in cfg and cfg["task"] not in TASKS:
@@ -166,7 +180,7 @@ def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     errors = _check_common(cfg, path)
     if "type" in cfg:
         return errors + _check_user(cfg, path)
-    allowed = [*DATA_DEFAULTS, *BUILTIN_KEYS]
+    allowed = [*DATA_DEFAULTS, *OPTIONAL_KEYS, *BUILTIN_KEYS]
     errors += _unknown(cfg, allowed, path, "a built-in dataset")
     try:
         DATASETS.get(cfg["dataset"], f"{path}.dataset")
@@ -200,6 +214,8 @@ def resolve_data_config(cfg: dict, path: str = "data", base_dir: Path | None = N
     out = {**DATA_DEFAULTS, **copy.deepcopy(cfg)}
     if out["normalize"] is None:
         out["normalize"] = "none"
+    if not out.get("augment"):  # null or [] is no augmentation, as when the key is absent
+        out.pop("augment", None)
     if "dataset" in out:
         if out.get("data_dir"):
             out["data_dir"] = _resolve_path(out["data_dir"], base_dir, f"{path}.data_dir")

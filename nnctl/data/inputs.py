@@ -3,7 +3,9 @@
 Features come from ``.npy``, ``.npz`` (its only array, or ``x``), ``.csv`` (numeric; a
 header row is skipped; read by ``csvfile``) or IDX files (``-ubyte``, ``.idx``, optionally
 gzipped). Labelled files for ``eval --data`` (.npz or .csv) are read by the loader of their
-type, with the run's array names or label column.
+type, with the run's array names or label column. Both are checked as training data is
+(real, finite numbers), and :func:`prepare` refuses values that the run's preprocessing
+turns into infinities (1e300 does not fit the model's float32).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from nnctl.data.csvfile import read_csv_features
 from nnctl.data.files import require_file
 from nnctl.data.idx import read_idx
 from nnctl.data.npz import npz_names, read_npz_array
-from nnctl.data.sources import LOADERS, REQUIRED, check_features
+from nnctl.data.preprocess import Preprocessor
+from nnctl.data.sources import (
+    LOADERS,
+    REQUIRED,
+    check_features,
+    check_part,
+    first_nonfinite_row,
+)
 from nnctl.data.targets import prepare_targets
 from nnctl.errors import DataError
 from nnctl.fileio import user_path
@@ -73,5 +82,20 @@ def read_labelled(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray
         part.update({k: data_config[k] for k in part if k in data_config})
     part["path"] = str(path)
     X, y = loader.read(part)
+    check_part(X, y, str(path), str(path))
     targets = prepare_targets([y], [str(path)], spec.task, spec.n_classes)
     return X, targets.parts[0]
+
+
+def prepare(X: np.ndarray, preprocess: Preprocessor, source: str) -> np.ndarray:
+    """``preprocess.transform(X)``: float32 features for the model; DataError naming
+    ``source`` and the row when a value becomes infinite (too large for float32)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = preprocess.transform(X)
+    row = first_nonfinite_row(out)
+    if row is not None:
+        raise DataError(
+            f"{source}: row {row} holds values too large for the model (float32) after the "
+            "run's preprocessing"
+        )
+    return out

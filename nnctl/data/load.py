@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.augment import Augmenter, black_value
 from nnctl.data.builtin import builtin_counts, get_builtin
 from nnctl.data.config import resolve_data_config
 from nnctl.data.preprocess import Preprocessor, output_shape
@@ -132,7 +133,8 @@ def load(cfg: dict, seed: int) -> Splits:
     -------
     Splits
         ``X`` float32 of shape (N, *spec.input_shape); ``y`` int64 (N,) for classification
-        or float32 (N, k) for regression. The preprocessor is fitted on ``train`` only.
+        or float32 (N, k) for regression. The preprocessor is fitted on ``train`` only;
+        ``augment`` is the ``data.augment`` list built (None without one).
     """
     cfg = _resolved(cfg)
     X, y, X_test, y_test, spec = (_read_builtin if "dataset" in cfg else _read_user)(cfg)
@@ -152,4 +154,7 @@ def load(cfg: dict, seed: int) -> Splits:
                    n_validation=n_val, n_test=n_test)  # fmt: skip
     train = split(X_train, y_train)
     del X_train
-    return Splits(train, split(X_val, y_val), split(X_test, y_test), spec, prep)
+    augment = (
+        Augmenter.from_config(cfg["augment"], black_value(prep)) if cfg.get("augment") else None
+    )
+    return Splits(train, split(X_val, y_val), split(X_test, y_test), spec, prep, augment)

@@ -121,9 +121,17 @@ def check_dtype(dtype: np.dtype, source: str) -> None:
 def check_features(X: np.ndarray, source: str) -> None:
     """Real numbers (not complex, not text), all finite; DataError naming ``source``."""
     check_dtype(X.dtype, source)
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        row = int(np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))[0])
+    row = first_nonfinite_row(X) if X.dtype.kind == "f" else None
+    if row is not None:
         raise DataError(f"{source}: features contain NaN or infinite values (first in row {row})")
+
+
+def first_nonfinite_row(values: np.ndarray) -> int | None:
+    """Index of the first row of ``values`` (N, ...) holding NaN or infinity, or None."""
+    finite = np.isfinite(values)
+    if finite.all():  # also when there are no rows, or rows of no values
+        return None
+    return int(np.flatnonzero(~finite.reshape(len(values), -1).all(axis=1))[0])
 
 
 def check_sizes(

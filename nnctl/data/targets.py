@@ -1,8 +1,11 @@
-"""Targets: class labels (int64, shape (N,)) or regression targets (float32, (N, k)).
+"""Targets: class labels (int64, shape (N,)), regression targets (float32, (N, k)) or
+multi-label targets (float32 0/1, (N, labels)).
 
 Rules for user data when ``task`` is not given: integer labels, whole-number floats in a
 1-D array, or one-hot rows mean classification; CSV label text that is not a number names
-the classes (sorted); any other numbers mean regression.
+the classes (sorted); any other numbers mean regression. Multi-label targets are never
+guessed: ``task: multilabel`` reads every column (an npz ``y`` of shape (N, labels), or
+several CSV ``label_column``s) as one yes/no label each.
 """
 
 from __future__ import annotations
@@ -98,6 +101,20 @@ def _as_regression(y: np.ndarray, source: str) -> np.ndarray:
     return y
 
 
+def _as_multilabel(y: np.ndarray, source: str) -> np.ndarray:
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{source}: multi-label targets must be numbers 0 or 1; got {y.dtype}")
+    y = y.reshape(len(y), -1)
+    bad = ~((y == 0) | (y == 1))
+    if np.any(bad):
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{source}: multi-label targets must be 0 or 1; got {y[row, col]} in row {row}, "
+            f"label {col}"
+        )
+    return y.astype(np.float32)
+
+
 def prepare_targets(
     ys: list[np.ndarray], sources: list[str], task: str | None, n_classes: int | None
 ) -> Targets:
@@ -115,6 +132,9 @@ def prepare_targets(
     task = task or _infer_task(ys[0])
     if task == "regression":
         return Targets([_as_regression(y, s) for y, s in zip(ys, sources)], task, None)
+    if task == "multilabel":
+        parts = [_as_multilabel(y, s) for y, s in zip(ys, sources)]
+        return Targets(parts, task, _label_count(parts, sources))
     widths = {y.shape[1] for y in ys if _is_one_hot(y)}
     parts = [_as_labels(y, s) for y, s in zip(ys, sources)]
     found = max(int(p.max()) + 1 for p in parts if len(p))
@@ -159,3 +179,11 @@ def require_classes(targets: Targets, source: str) -> None:
             f"{source}: classification needs at least 2 classes; every label is {present[0]} "
             "(for a numeric target, set data.task: regression)"
         )
+
+
+def _label_count(parts: list[np.ndarray], sources: list[str]) -> int:
+    """The number of labels, the same in every part."""
+    widths = [p.shape[1] for p in parts]
+    if len(set(widths)) > 1:
+        raise DataError(f"{sources[1]}: {widths[1]} labels per example; training has {widths[0]}")
+    return widths[0]

@@ -13,12 +13,12 @@ from nnctl.errors import NnctlError
 PLOT_INSTALL = "nnctl plot needs matplotlib: pip install 'nnctl[plot]'"
 
 
-def require_matplotlib() -> None:
+def require_matplotlib(command: str = "nnctl plot") -> None:
     """NnctlError saying how to install the extra when matplotlib is missing."""
     try:
         import matplotlib  # noqa: F401  (optional extra)
     except ImportError:
-        raise NnctlError(PLOT_INSTALL) from None
+        raise NnctlError(PLOT_INSTALL.replace("nnctl plot", command)) from None
 
 
 def logged_metrics(runs: dict[str, list[dict]], wanted: list[str]) -> list[str]:

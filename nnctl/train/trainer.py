@@ -3,7 +3,9 @@
 Everything that decides what happens next (weights, optimizer moments, callback state,
 both random generators, the position inside the epoch and the running sums of the
 epoch) goes into every checkpoint, so a run resumed from a checkpoint is
-bit-for-bit the run that never stopped.
+bit-for-bit the run that never stopped. Training batches are augmented (``data.augment``)
+with a generator seeded from ``[seed, 3, step]``, a function of the saved step, so the
+augmentation needs no state of its own.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ import numpy as np
 
 from nnctl import layout
 from nnctl.core.optimizers import grad_norm
-from nnctl.data import iterate_batches
+from nnctl.data import batch_count, iterate_batches
 from nnctl.errors import DivergedError, Interrupted
 from nnctl.train.callbacks import EarlyStopping, ReduceLROnPlateau, Tracker
 from nnctl.train.checkpoint import (
     load_checkpoint,
+    loading,
     rng_from_arrays,
     rng_to_arrays,
     save_checkpoint,
+    spec_to_meta,
     split_prefix,
     with_prefix,
 )
 from nnctl.train.evaluate import evaluate, targets_for
 from nnctl.train.logs import MetricsLog
+from nnctl.train.metrics import HITS
 
 
 @dataclass
@@ -103,7 +108,7 @@ class Trainer:
     run_dir : Path
         Where checkpoints and logs go (``checkpoints/``, ``metrics.jsonl``, ``metrics.csv``).
     seed : int
-        Seeds the batch-order generator.
+        Seeds the batch order and the augmentation draws.
     reporter : object with ``start_epoch(epoch, total_batches)``, ``batch(...)``,
         ``end_epoch(row)``; see ``nnctl.train.report``.
     """
@@ -117,6 +122,7 @@ class Trainer:
         self.reporter = reporter
         self.base_lr = optimizer.base_lr
         self.shuffle_rng = np.random.default_rng([seed, 2])
+        self.seed = seed
         self.epoch_start_state = self.shuffle_rng.bit_generator.state
         self.progress = Progress(lr=self.base_lr)
         self.tracker = Tracker(settings.monitor, settings.monitor_mode)
@@ -143,9 +149,17 @@ class Trainer:
             self.epoch_start_state = self.shuffle_rng.bit_generator.state
         else:  # resuming inside an epoch: replay the same permutation
             self.shuffle_rng.bit_generator.state = self.epoch_start_state
-        batches = iterate_batches(len(train), self.settings.batch_size, self.shuffle_rng,
-                                  shuffle=self.settings.shuffle, start_batch=p.batch_in_epoch)  # fmt: skip
-        total = -(-len(train) // self.settings.batch_size)
+        # batch norm of vectors cannot train on one example: such a last batch is dropped
+        least = self.network.min_training_batch(self.spec.input_shape)
+        batches = iterate_batches(
+            len(train),
+            self.settings.batch_size,
+            self.shuffle_rng,
+            shuffle=self.settings.shuffle,
+            start_batch=p.batch_in_epoch,
+            min_batch=least,
+        )
+        total = batch_count(len(train), self.settings.batch_size, least)
         self._report("start_epoch", p.epoch + 1, total, p.batch_in_epoch)
         network = self.network.train()
         for rows in batches:
@@ -162,10 +176,13 @@ class Trainer:
 
     def _step(self, X: np.ndarray, y: np.ndarray) -> None:
         p, network = self.progress, self.network
+        if self.splits.augment is not None:
+            # a generator of its own per step: a resumed run draws what the straight one drew
+            X = self.splits.augment(X, np.random.default_rng([self.seed, 3, p.step]))
         lr = self._learning_rate()
         out = network.forward(X)
         loss = network.backward(targets_for(y, self.spec, network.dtype), out)
-        params = network.param_grads()
+        params = network.trainable_param_grads()
         norm = grad_norm(params)  # once: the divergence check must come before the update
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self._diverged(loss)
@@ -174,8 +191,8 @@ class Trainer:
         p.lr, p.step, p.batch_in_epoch = lr, p.step + 1, p.batch_in_epoch + 1
         p.loss_sum += loss * len(X)
         p.seen += len(X)
-        if self.spec.task == "classification":
-            p.correct += int(np.sum(out.reshape(len(X), -1).argmax(axis=1) == y))
+        if self.spec.task in HITS:
+            p.correct += HITS[self.spec.task](out, y)
 
     def _learning_rate(self) -> float:
         lr = self.base_lr
@@ -215,8 +232,7 @@ class Trainer:
             "step": p.step,
             "lr": p.lr,
             "train_loss": p.loss_sum / max(p.seen, 1),
-            "train_accuracy": p.correct / max(p.seen, 1) if self.spec.task == "classification"
-            else None,
+            "train_accuracy": p.correct / max(p.seen, 1) if self.spec.task in HITS else None,
             "val_loss": None,
             "val_accuracy": None,
         }  # fmt: skip
@@ -300,6 +316,7 @@ class Trainer:
             "tracker": self.tracker.state(),
             "early_stopping": self.early.state() if self.early else None,
             "reduce_lr_on_plateau": self.plateau.state() if self.plateau else None,
+            "data_spec": spec_to_meta(self.spec),
             **self.extra_meta,
         }
         return arrays, meta
@@ -311,6 +328,11 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from the checkpoint at ``path`` (normally ``checkpoints/last.npz``)."""
         arrays, meta = load_checkpoint(path)
+        with loading(path):
+            self._restore(arrays, meta)
+        self.log.keep_until(self.progress.epoch)
+
+    def _restore(self, arrays: dict, meta: dict) -> None:
         self.network.load_state_dict(split_prefix(arrays, "model"))
         self.optimizer.load_state_dict(split_prefix(arrays, "optim"))
         rng_from_arrays(split_prefix(arrays, "rng/network"), self.network.rng)
@@ -324,4 +346,3 @@ class Trainer:
             self.early.load_state(meta["early_stopping"])
         if self.plateau and meta.get("reduce_lr_on_plateau"):
             self.plateau.load_state(meta["reduce_lr_on_plateau"])
-        self.log.keep_until(self.progress.epoch)

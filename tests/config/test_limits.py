@@ -176,3 +176,20 @@ def test_the_training_batch_is_at_most_the_training_part(tmp_path, machine):
     machine(GIB)
     path = write_config(tmp_path, config_dict({"data": {"batch_size": 10**12}}))
     assert error_lines(path) == []  # digits has 1437 training examples: batches are smaller
+
+
+def test_a_blocks_parameters_are_counted_once():
+    """A block's row includes its children's parameters: the estimate counts them at the
+    block, and every output (the block's and its children's) per example."""
+    inner = {"type": "fully_connected", "n_out": 1000, "activation": "relu"}
+    block = {**MLP, "layers": [{"type": "residual", "layers": [inner]}, MLP["layers"][1]]}
+    flat = {**MLP, "layers": [inner, MLP["layers"][1]]}
+    (_, _, *block_layers), (_, _, *flat_layers) = (
+        memory.training_needs(model, SPEC) for model in (block, flat)
+    )
+    assert sum(n.fixed for n in block_layers) == sum(n.fixed for n in flat_layers)
+    block_outputs, flat_outputs = (
+        sum(n.per_example for n in ls) for ls in (block_layers, flat_layers)
+    )
+    assert block_outputs == flat_outputs + 2 * 1000 * 4  # the block's own output, kept too
+    assert "layer 0.0 inside model.layers[0] (fully_connected" in block_layers[1].what

@@ -17,6 +17,15 @@ TABLE = [
     (checks.positive, (), 3, 3.0, 0, "must be a positive number; got 0"),
     (checks.non_negative, (), 0, 0.0, -1e-9, "must be a non-negative number; got -1e-09"),
     (checks.fraction, (), 0.5, 0.5, 1.0, "must be a number in [0, 1); got 1.0"),
+    (checks.probability, (), 1, 1.0, 1.5, "must be a number in [0, 1]; got 1.5"),
+    (
+        checks.positive_range,
+        (1.0,),
+        [0.1, 1],
+        (0.1, 1.0),
+        [0.5, 0.2],
+        "must be a pair [low, high] with 0 < low <= high <= 1; got [0.5, 0.2]",
+    ),
     (checks.integer, (2,), np.int64(2), 2, 1, "must be an integer >= 2; got 1"),
     (checks.positive_int, (), 7, 7, True, "must be a positive integer; got True"),
     (checks.positive_int_pair, (), 3, (3, 3), [3, 0], "must be a positive integer; got 0"),
@@ -54,8 +63,23 @@ def test_pair_errors_name_the_pair(value, message):
     assert (info.value.argument, info.value.message) == ("stride", message)
 
 
+@pytest.mark.parametrize(
+    "value", [[0, 1], [0.1], (0.1, 0.2, 0.3), [0.1, True], "0.1", None, [0.1, float("inf")]]
+)
+def test_positive_range_rejects_what_is_not_an_increasing_positive_pair(value):
+    with pytest.raises(ArgumentError) as info:
+        checks.positive_range("ratio", value)
+    assert info.value.message.startswith("must be a pair [low, high] with 0 < low <= high;")
+
+
 def test_booleans_and_infinities_are_not_numbers():
-    for check in (checks.number, checks.positive, checks.non_negative, checks.fraction):
+    for check in (
+        checks.number,
+        checks.positive,
+        checks.non_negative,
+        checks.fraction,
+        checks.probability,
+    ):
         for bad in (True, np.bool_(False), float("inf"), "1", None):
             with pytest.raises(ArgumentError):
                 check("x", bad)

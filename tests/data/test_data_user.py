@@ -247,3 +247,44 @@ def test_classes_counted_from_labels_are_marked(tmp_path):
     path = npz(tmp_path, x=np.ones((4, 2)), y=np.array([0, 1, 2, 1]))
     assert describe({"type": "npz", "path": path}).classes_from_labels
     assert not describe({"type": "npz", "path": path, "n_classes": 3}).classes_from_labels
+
+
+# --- multi-label targets ------------------------------------------------------------------
+
+
+def test_multilabel_npz_targets_are_0_1_columns(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(30, 3))
+    path = npz(tmp_path, x=rng.normal(size=(30, 4)), y=y)
+    cfg = {"type": "npz", "path": path, "task": "multilabel", "validation": 6}
+    spec = describe(cfg)
+    assert (spec.task, spec.n_classes) == ("multilabel", 3)
+    s = load(cfg, seed=0)
+    assert s.train.y.dtype == np.float32 and s.train.y.shape == (24, 3)
+    assert sorted(np.unique(s.train.y).tolist()) == [0.0, 1.0]
+    # without task: multilabel the same file is a regression target (never guessed)
+    assert describe({"type": "npz", "path": path}).task == "regression"
+
+
+def test_multilabel_csv_reads_several_label_columns(tmp_path):
+    rows = ["a,b,cat,dog"] + [f"{i},{i % 3},{i % 2},{int(i % 3 == 0)}" for i in range(20)]
+    path = csv(tmp_path, "\n".join(rows) + "\n")
+    columns = ["cat", "dog"]
+    cfg = {"type": "csv", "path": path, "label_column": columns, "task": "multilabel"}
+    cfg["validation"] = 0
+    s = load(cfg, seed=0)
+    assert s.spec.n_classes == 2 and s.spec.input_shape == (2,)
+    assert s.train.y[:4].tolist() == [[0, 1], [1, 0], [0, 0], [1, 1]]
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (np.full((10, 2), 2), "multi-label targets must be 0 or 1; got 2 in row 0, label 0"),
+        (np.array([[0, 1]] * 9 + [[0.5, 1]]), "got 0.5 in row 9, label 0"),
+    ],
+)
+def test_multilabel_targets_must_be_0_or_1(tmp_path, y, message):
+    path = npz(tmp_path, x=np.ones((10, 2)), y=y)
+    with pytest.raises(DataError, match=message.replace("(", r"\(")):
+        describe({"type": "npz", "path": path, "task": "multilabel"})
