@@ -159,10 +159,8 @@ def resolve_loggers(value, errors: list) -> list:
     if value is None:
         value = list(DEFAULT_LOGGERS)
     if not isinstance(value, list):
-        errors.append(
-            ConfigError("train.loggers", f"must be a list of loggers, e.g. [csv, tensorboard]; "
-                        f"got {value!r}")  # fmt: skip
-        )
+        rule = "must be a list of loggers, e.g. [csv, tensorboard]"
+        errors.append(ConfigError("train.loggers", f"{rule}; got {value!r}"))
         return list(DEFAULT_LOGGERS)
     resolved, seen = [], {}
     for index, item in enumerate(value):
@@ -171,8 +169,8 @@ def resolve_loggers(value, errors: list) -> list:
         if spec is None:
             continue
         if spec["type"] in seen:
-            errors.append(ConfigError(path, f"{spec['type']} is listed twice "
-                                      f"(also train.loggers[{seen[spec['type']]}])"))  # fmt: skip
+            also = f"train.loggers[{seen[spec['type']]}]"
+            errors.append(ConfigError(path, f"{spec['type']} is listed twice (also {also})"))
             continue
         seen[spec["type"]] = index
         resolved.append(compact(spec))

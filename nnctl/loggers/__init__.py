@@ -154,6 +154,6 @@ class LoggerSet:
 
 
 # Registration happens where each logger is defined.
-from nnctl.loggers import csv, mlflow, tensorboard  # noqa: E402, F401
+from nnctl.loggers import csv, mlflow, tensorboard  # noqa: F401
 
 __all__ = ["LOGGERS", "Logger", "LoggerSet", "RunInfo", "require"]

@@ -34,22 +34,34 @@ PARENT_VARIABLE = "NNCTL_MLFLOW_PARENT_RUN"
 META_KEY = "mlflow_run_id"  # in the run directory's meta.json
 PROBE_SECONDS = 5.0
 #: nnctl's session status → MLflow's run status.
-RUN_STATUS = {"completed": "FINISHED", "interrupted": "KILLED", "diverged": "FAILED",
-              "failed": "FAILED"}  # fmt: skip
+RUN_STATUS = {
+    "completed": "FINISHED",
+    "interrupted": "KILLED",
+    "diverged": "FAILED",
+    "failed": "FAILED",
+}
 #: Epoch columns of metrics.jsonl logged as MLflow metrics (at the row's step).
-EPOCH_METRICS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                 "seconds", "samples_per_s")  # fmt: skip
+EPOCH_METRICS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "seconds",
+    "samples_per_s",
+)
 BATCH = 100  # MLflow takes at most 100 params per request
 
 
 @LOGGERS.register("mlflow")
 class MlflowLogger(Logger):
-    """One MLflow run per nnctl run (needs pip install 'nnctl[mlflow]').
-
-    `tracking_uri`: null means $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the
-    current folder. `experiment`: null means the config's name. Logs the flattened resolved
-    config as parameters, each epoch's metrics at its step, the test metrics, the status,
-    and config.yaml, summary.json and the best checkpoint as artifacts.
+    """One MLflow run per nnctl run (needs pip install 'nnctl[mlflow]'): the flattened
+    resolved config as parameters, each epoch's metrics at its training step, the test
+    metrics, the status, and config.yaml, summary.json and the best checkpoint as artifacts.
+    `tracking_uri: null` means $MLFLOW_TRACKING_URI, else `sqlite:///mlflow.db` in the
+    current folder; `experiment: null` means the config's name. In a sweep, each trial is a
+    child run of one parent run.
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None):
@@ -61,8 +73,11 @@ class MlflowLogger(Logger):
         self.logged_steps: set[int] = set()
 
     def get_config(self) -> dict:
-        return {"type": self.type_name, "tracking_uri": self.tracking_uri,
-                "experiment": self.experiment}  # fmt: skip
+        return {
+            "type": self.type_name,
+            "tracking_uri": self.tracking_uri,
+            "experiment": self.experiment,
+        }
 
     @property
     def uri(self) -> str:

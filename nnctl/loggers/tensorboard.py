@@ -22,12 +22,11 @@ EPOCH_SCALARS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr
 
 @LOGGERS.register("tensorboard")
 class TensorBoardLogger(Logger):
-    """TensorBoard event files in RUN_DIR/tensorboard/ (needs pip install 'nnctl[tensorboard]').
-
-    Scalars against the training step: `epoch/train_loss`, `epoch/train_accuracy`,
-    `epoch/val_loss`, `epoch/val_accuracy`, `epoch/lr` once per epoch, `step/train_loss`
-    and `step/lr` every `log_every` steps; the resolved config as the text `config`.
-    View with `tensorboard --logdir runs`.
+    """TensorBoard event files in RUN_DIR/tensorboard/ (needs pip install 'nnctl[tensorboard]'):
+    `epoch/train_loss`, `epoch/train_accuracy`, `epoch/val_loss`, `epoch/val_accuracy` and
+    `epoch/lr` each epoch, `step/train_loss` and `step/lr` every `log_every` training
+    steps, all against the training step, and the resolved config as text
+    (`config/text_summary`). `tensorboard --logdir runs` shows every run below runs/.
     """
 
     def __init__(self, log_every: int = 50):
