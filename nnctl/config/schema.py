@@ -174,8 +174,7 @@ def resolve_loggers(value, errors: list) -> list:
             continue
         seen[spec["type"]] = index
         resolved.append(compact(spec))
-    missing = [name for name in DEFAULT_LOGGERS if name not in seen]
-    return [*missing, *resolved]
+    return [*DEFAULT_LOGGERS, *(spec for spec in resolved if spec not in DEFAULT_LOGGERS)]
 
 
 def _check_monitor(section: dict, path: str, has_validation: bool, task, errors) -> None:

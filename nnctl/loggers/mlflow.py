@@ -70,7 +70,8 @@ class MlflowLogger(Logger):
                 raise ArgumentError(name, f"must be a non-empty string or null; got {show(value)}")
         self.tracking_uri, self.experiment = tracking_uri, experiment
         self.client = self.run_id = self.run_dir = None
-        self.logged_steps: set[int] = set()
+        self.logged_steps: set[int] = set()  # epochs (and tests) an earlier session logged
+        self.tested_steps: set[int] = set()
 
     def get_config(self) -> dict:
         return {
@@ -114,8 +115,11 @@ class MlflowLogger(Logger):
         self.client.get_run(run_id)  # MlflowException when the store does not have it
         self.run_id = run_id
         self.client.update_run(run_id, status="RUNNING")
-        history = self.client.get_metric_history(run_id, "epoch")
-        self.logged_steps = {metric.step for metric in history}
+        self.logged_steps = self._steps_logged("epoch")
+        self.tested_steps = self._steps_logged("test_loss")
+
+    def _steps_logged(self, key: str) -> set[int]:
+        return {metric.step for metric in self.client.get_metric_history(self.run_id, key)}
 
     def log_epoch(self, row: dict) -> None:
         if row["step"] in self.logged_steps:
@@ -132,8 +136,9 @@ class MlflowLogger(Logger):
         run_dir = self.run_dir
         self.client.log_artifact(self.run_id, str(run_dir / layout.CONFIG_FILE))
         if summary is not None:
-            test = summary.get("test") or {}
-            self._log_metrics({f"test_{k}": v for k, v in test.items()}, summary["steps"])
+            if summary["steps"] not in self.tested_steps:
+                test = summary.get("test") or {}
+                self._log_metrics({f"test_{k}": v for k, v in test.items()}, summary["steps"])
             self.client.log_artifact(self.run_id, str(run_dir / layout.SUMMARY_FILE))
             best = run_dir / layout.CHECKPOINT_DIR / layout.BEST_CHECKPOINT
             checkpoint = best if best.is_file() else run_dir / summary["checkpoint"]
