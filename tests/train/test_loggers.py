@@ -8,9 +8,11 @@ takes seconds); tests that need an extra skip without it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nnctl.errors import LoggerError
-from nnctl.loggers import Logger, LoggerSet
+from nnctl.errors import DataError, DivergedError, Interrupted, LoggerError
+from nnctl.loggers import Logger, LoggerSet, RunInfo
 from nnctl.train.entry import train_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -270,3 +272,37 @@ def test_logger_set_steps_every_log_every_and_switches_off_a_failing_logger():
     assert steady.events == [("step", 3), ("step", 6), ("epoch", 1), ("epoch", 2), ("epoch", 3)]
     assert failing.events == [("epoch", 1)]  # no steps (log_every None), off after epoch 2
     assert warnings == ["recorder: gone; recorder logging stopped, training goes on"]
+
+
+class Finishes(Logger):
+    type_name = "finishes"
+
+    def __init__(self):
+        self.calls = []
+
+    def start(self, run):
+        self.calls.append(("start", run.step))
+
+    def finish(self, status, summary):
+        self.calls.append((status, summary))
+
+
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (None, "completed"),
+        (Interrupted("stopped", signal.SIGINT), "interrupted"),
+        (DivergedError("nan"), "diverged"),
+        (DataError("bad file"), "failed"),
+    ],
+)
+def test_a_session_finishes_every_logger_with_its_outcome(tmp_path, error, status):
+    logger = Finishes()
+    loggers = LoggerSet([logger])
+    run = RunInfo(tmp_path, "digits-mlp", {}, step=82, resumed=True)
+    expected = pytest.raises(type(error)) if error else contextlib.nullcontext()
+    with expected, loggers.session(run):
+        loggers.summary = {"epochs": 4}
+        if error is not None:
+            raise error
+    assert logger.calls == [("start", 82), (status, {"epochs": 4} if error is None else None)]
