@@ -81,6 +81,10 @@ class ExportError(NnctlError):
     """A model cannot be exported: a layer without an exporter, a missing extra."""
 
 
+class LoggerError(NnctlError):
+    """A logger cannot work: a missing extra, a tracking server that cannot be reached."""
+
+
 class DivergedError(NnctlError):
     """Training produced NaN or Inf; exit code 3."""
 

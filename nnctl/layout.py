@@ -9,6 +9,7 @@ runs/digits-mlp-20261130-221500/     a run directory (default: runs/<config>-<ti
   summary.json     best epoch and metrics, test metrics, wall time
   curves.png       what ``nnctl plot`` draws by default
   model.onnx       what ``nnctl export`` writes by default (model.safetensors likewise)
+  tensorboard/     event files of the ``tensorboard`` logger
 runs/lr-width/                       a sweep folder
   sweep.json       the sweep's fingerprint (a different sweep may not reuse the folder)
   sweep.jsonl      one row per trial (and sweep.csv)
@@ -38,6 +39,7 @@ META_FILE = "meta.json"
 SUMMARY_FILE = "summary.json"
 METRICS_JSONL, METRICS_CSV = "metrics.jsonl", "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.npz", "best.npz"
 CURVES_FILE = "curves.png"
 EXPORT_STEM = "model"  # nnctl export's default file: RUN_DIR/model.onnx

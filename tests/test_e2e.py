@@ -119,7 +119,7 @@ def test_train_json_eval_and_predict(tmp_path):
     nnctl("predict", run_dir, "--input", tmp_path / "x.npy", "--output", tmp_path / "p.csv",
           check=0)  # fmt: skip
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert lines[0].startswith("class,p0,p1") and len(lines) == 8
+    assert lines[0].startswith("class,class_name,p0,p1") and len(lines) == 8
     bad = nnctl("predict", run_dir, "--input", ROOT / "datasets" / "mnist" /
                 "t10k-labels-idx1-ubyte.gz", check=1)  # fmt: skip
     assert "does not match" in bad.stderr and "Traceback" not in bad.stderr

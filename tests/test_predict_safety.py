@@ -113,7 +113,7 @@ def test_an_existing_file_is_replaced_only_with_force(iris_run, tmp_path, featur
     assert out.read_text() == "precious\n"
     result = nnctl("predict", iris_run, "--input", features, "--output", out, "--force")
     assert result.returncode == 0, result.stderr
-    assert out.read_text().startswith("class,p0,p1,p2\n")
+    assert out.read_text().startswith("class,class_name,p0,p1,p2\n")
 
 
 @pytest.mark.parametrize(
@@ -161,8 +161,9 @@ def test_predict_json_and_quiet(iris_run, tmp_path, features):
     got = json.loads(inline.stdout)  # one JSON object and nothing else
     assert got["output"] is None and got["rows"] == 5 and got["task"] == "classification"
     assert got["class"] == [int(row[0]) for row in rows]
+    assert got["class_name"] == [row[1] for row in rows] != [row[0] for row in rows]
     assert np.allclose(
-        got["probabilities"], [[float(v) for v in row[1:]] for row in rows], atol=1e-6
+        got["probabilities"], [[float(v) for v in row[2:]] for row in rows], atol=1e-6
     )
     assert got["class_counts"] == np.bincount(got["class"], minlength=3).tolist()
     out = tmp_path / "p.npz"

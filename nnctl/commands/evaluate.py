@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -14,7 +15,7 @@ from nnctl import data as datamod
 from nnctl.commands.options import PATH
 from nnctl.commands.output import check_output
 from nnctl.data import Split
-from nnctl.data.inputs import prepare, read_features, read_labelled
+from nnctl.data.inputs import prepare, read_labelled, read_prediction_input
 from nnctl.data.sources import first_nonfinite_row
 from nnctl.errors import CheckpointError, DataError, NnctlError
 from nnctl.fileio import atomic_write_bytes
@@ -41,7 +42,7 @@ def _split_to_evaluate(model, split_name: str, data_file: str | None):
     return split, splits.spec
 
 
-def _print_report(result: dict, split: str, checkpoint: Path) -> None:
+def _print_report(result: dict, split: str, checkpoint: Path, names=None) -> None:
     click.echo(f"{checkpoint} on {split} ({result['samples']} examples)")
     click.echo(f"loss      {result['loss']:.6f}")
     if "accuracy" not in result:
@@ -51,9 +52,11 @@ def _print_report(result: dict, split: str, checkpoint: Path) -> None:
     if "exact_match" in result:  # multi-label: accuracy per label, then every label right
         click.echo(f"exact     {result['exact_match']:.4f}")
         return
-    click.echo("class  precision  recall")
-    for index, (p, r) in enumerate(zip(result["precision"], result["recall"])):
-        click.echo(f"{index:>5}  {p:9.4f}  {r:6.4f}")
+    labels = [str(i) if names is None else f"{i} {names[i]}" for i in range(len(result["recall"]))]
+    width = max(5, *map(len, labels))
+    click.echo(f"{'class':<{width}}  precision  recall")
+    for label, p, r in zip(labels, result["precision"], result["recall"]):
+        click.echo(f"{label:<{width}}  {p:9.4f}  {r:6.4f}")
     click.echo("confusion matrix (rows: true class, columns: predicted)")
     for row in result["confusion_matrix"]:
         click.echo(" ".join(f"{v:5d}" for v in row))
@@ -89,16 +92,24 @@ def eval_command(target, split_name, data_file, as_json):
             "(the inputs are far outside what the model can compute with)"
         )
     result = {"checkpoint": str(model.checkpoint), "split": data_file or split_name, **result}
+    names = spec.class_names if "precision" in result else None
+    if names is not None:
+        result["class_names"] = list(names)
     if as_json:
         click.echo(json.dumps(result))
     else:
-        _print_report(result, data_file or split_name, model.checkpoint)
+        _print_report(result, data_file or split_name, model.checkpoint, names)
 
 
-def _prediction_table(outputs: np.ndarray, task: str) -> dict[str, np.ndarray]:
-    outputs = outputs.reshape(len(outputs), -1)
+def _prediction_table(outputs: np.ndarray, spec) -> dict[str, np.ndarray]:
+    """Columns of the predictions: ``class`` (index) and ``class_name`` (when the data set
+    has names) and ``probabilities``; ``prediction`` for regression."""
+    outputs, task = outputs.reshape(len(outputs), -1), spec.task
     if task == "classification":
-        return {"class": outputs.argmax(axis=1), "probabilities": outputs}
+        table = {"class": outputs.argmax(axis=1)}
+        if spec.class_names is not None:
+            table["class_name"] = np.asarray(spec.class_names)[table["class"]]
+        return {**table, "probabilities": outputs}
     if task == "multilabel":
         return {"probabilities": outputs}
     return {"prediction": outputs}
@@ -107,14 +118,14 @@ def _prediction_table(outputs: np.ndarray, task: str) -> dict[str, np.ndarray]:
 def _as_csv(table: dict[str, np.ndarray]) -> str:
     values = table.get("probabilities", table.get("prediction"))
     prefix = "p" if "probabilities" in table else "y"
-    header = (["class"] if "class" in table else []) + [
-        f"{prefix}{i}" for i in range(values.shape[1])
-    ]
+    labels = [key for key in ("class", "class_name") if key in table]
+    header = labels + [f"{prefix}{i}" for i in range(values.shape[1])]
     buffer = io.StringIO()
-    buffer.write(",".join(header) + "\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
     for index, row in enumerate(values):
-        cells = [str(int(table["class"][index]))] if "class" in table else []
-        buffer.write(",".join(cells + [f"{v:.6g}" for v in row]) + "\n")
+        cells = [str(table[key][index]) for key in labels]
+        writer.writerow(cells + [f"{v:.6g}" for v in row])
     return buffer.getvalue()
 
 
@@ -124,10 +135,13 @@ def _as_npz(table: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _predict(model, input_file: str) -> dict[str, np.ndarray]:
-    """The prediction table of every row of ``input_file``; DataError for a row the model
+def _predict(model, input_file: str) -> tuple[dict[str, np.ndarray], float | None]:
+    """The prediction table of every row of ``input_file`` and, when the file still holds
+    its labels (the training file format), the accuracy; DataError for a row the model
     cannot compute (its output is not finite)."""
-    X = prepare(read_features(input_file), model.preprocess, input_file)
+    spec = model.config.spec
+    X, y = read_prediction_input(input_file, model.config.data["data"], spec)
+    X = prepare(X, model.preprocess, input_file)
     with np.errstate(all="ignore"):
         outputs = predict_outputs(model.network, X)
     row = first_nonfinite_row(outputs)
@@ -136,7 +150,11 @@ def _predict(model, input_file: str) -> dict[str, np.ndarray]:
             f"{input_file}: the model's output for row {row} is not finite (its values are "
             "far outside what the model can compute with)"
         )
-    return _prediction_table(outputs, model.config.spec.task)
+    table = _prediction_table(outputs, spec)
+    accuracy = None
+    if y is not None and "class" in table:
+        accuracy = float(np.mean(table["class"] == np.asarray(y).reshape(-1)))
+    return table, accuracy
 
 
 def _summary(model, input_file, out, table: dict[str, np.ndarray]) -> dict:
@@ -153,6 +171,8 @@ def _summary(model, input_file, out, table: dict[str, np.ndarray]) -> dict:
     if "class" in table:
         summary["n_classes"] = spec.n_classes
         summary["class_counts"] = np.bincount(table["class"], minlength=spec.n_classes).tolist()
+        if spec.class_names is not None:
+            summary["class_names"] = list(spec.class_names)
     if out is None:
         summary.update({key: values.tolist() for key, values in table.items()})
     return summary
@@ -185,15 +205,20 @@ def predict_command(target, input_file, output_file, force, as_json, quiet):
     if output_file is not None:
         out = check_output(output_file, [input_file, target], force, OUTPUT_SUFFIXES)
     model = run.open_model(target)
-    table = _predict(model, input_file)
+    table, accuracy = _predict(model, input_file)
     if out is not None:
         atomic_write_bytes(out, _as_npz(table) if out.suffix == ".npz" else _as_csv(table).encode())
     if as_json:
-        click.echo(json.dumps(_summary(model, input_file, out, table)))
+        summary = _summary(model, input_file, out, table)
+        if accuracy is not None:
+            summary["accuracy"] = accuracy
+        click.echo(json.dumps(summary))
     elif out is None:
         click.echo(_as_csv(table), nl=False)
     if out is not None and not quiet:
         click.echo(f"wrote {len(next(iter(table.values())))} predictions to {out}", err=True)
+    if accuracy is not None and not quiet:
+        click.echo(f"accuracy {accuracy:.4f} (the input holds its labels)", err=True)
 
 
 COMMANDS = [eval_command, predict_command]

@@ -29,6 +29,7 @@ from nnctl.core.optimizers import OPTIMIZERS
 from nnctl.core.schedules import SCHEDULES
 from nnctl.data.augment import AUGMENTATIONS
 from nnctl.errors import ConfigError, ShapeError
+from nnctl.loggers import LOGGERS
 from nnctl.registry import REQUIRED, Registry, did_you_mean
 
 
@@ -73,7 +74,8 @@ OPTIMIZER = Family(OPTIMIZERS)
 SCHEDULE = Family(SCHEDULES)
 # The fill of padding follows the data's preprocessing (the value of a raw 0 pixel).
 AUGMENTATION = Family(AUGMENTATIONS, hidden=("fill",))
-FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE, AUGMENTATION)
+LOGGER = Family(LOGGERS)
+FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE, AUGMENTATION, LOGGER)
 
 
 def as_spec(spec, path: str) -> dict:

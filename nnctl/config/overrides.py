@@ -14,6 +14,7 @@ import yaml
 from nnctl.config.components import (
     AUGMENTATION,
     LAYER,
+    LOGGER,
     LOSS,
     OPTIMIZER,
     SCHEDULE,
@@ -136,6 +137,8 @@ def component_family(path: tuple) -> Family | None:
         return LOSS
     if len(path) == 3 and path[:2] == ("data", "augment") and isinstance(path[2], int):
         return AUGMENTATION
+    if len(path) == 3 and path[:2] == ("train", "loggers") and isinstance(path[2], int):
+        return LOGGER
     if len(path) >= 3 and path[:2] == ("model", "layers") and isinstance(path[2], int):
         rest = _below_blocks(path[3:])
         if not rest:

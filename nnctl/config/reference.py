@@ -14,6 +14,7 @@ from nnctl.config.components import (
     AUGMENTATION,
     INITIALIZER,
     LAYER,
+    LOGGER,
     LOSS,
     OPTIMIZER,
     SCHEDULE,
@@ -117,6 +118,23 @@ data:
   augment:
     - {type: random_crop, pad: 2}
     - {type: flip, horizontal: true, p: 0.5}
+```"""
+
+
+LOGGERS_NOTE = """\
+`train.loggers` lists where each epoch's metrics go, default `[csv]`. Every run writes
+`metrics.jsonl` and `metrics.csv` (resume, `nnctl runs` and `nnctl plot` read them), so
+`csv` is always in the resolved list; `tensorboard` and `mlflow` add to it, each needing its
+extra (`pip install 'nnctl[tensorboard]'`, `'nnctl[mlflow]'`): without it, or with an
+MLflow server that cannot be reached, training stops with one line before the run
+directory is created. A logger that fails later is switched off with a warning; training
+goes on. Resuming continues the same TensorBoard series and MLflow run, each step once.
+
+```yaml
+train:
+  loggers:
+    - {type: tensorboard, log_every: 50}
+    - {type: mlflow, tracking_uri: http://127.0.0.1:5000, experiment: digits}
 ```"""
 
 
@@ -237,6 +255,7 @@ def train_section() -> list[str]:
     for key, (_, nullable) in TRAIN_SECTIONS.items():
         default = "`null`" if nullable else "all defaults"
         lines.append(f"| `{key}` | {default} | a mapping, see [train.{key}](#train{key}) |")
+    lines.append("| `loggers` | `[csv]` | a list of [loggers](#loggers) |")
     lines.append("")
     for key, (fields, nullable) in TRAIN_SECTIONS.items():
         default = "`null` (off); a mapping turns it on" if nullable else "a mapping"
@@ -270,6 +289,7 @@ def generate() -> str:
     lines += family_section("Optimizers", OPTIMIZER)
     lines += family_section("Schedules", SCHEDULE)
     lines += family_section("Augmentations", AUGMENTATION, AUGMENT_NOTE)
+    lines += family_section("Loggers", LOGGER, LOGGERS_NOTE)
     return "\n".join(lines).rstrip() + "\n"
 
 

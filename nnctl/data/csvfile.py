@@ -87,6 +87,12 @@ def read_csv(path: str | Path, label_column=None) -> tuple[np.ndarray, np.ndarra
     return X, labels, [header[i] for i in feat]
 
 
+def csv_width(path: str | Path) -> int:
+    """The number of cells in the first non-blank row (the header, when there is one)."""
+    first = next(_rows(Path(path)), None)
+    return 0 if first is None else len(first[1])
+
+
 def read_csv_features(path: str | Path) -> np.ndarray:
     """Every column is a feature; a first row that is not all numbers is a header.
 

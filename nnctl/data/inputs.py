@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data.csvfile import read_csv_features
+from nnctl.data.csvfile import csv_width, read_csv_features
 from nnctl.data.files import require_file
 from nnctl.data.idx import read_idx
 from nnctl.data.npz import npz_names, read_npz_array
@@ -85,6 +85,20 @@ def read_labelled(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray
     check_part(X, y, str(path), str(path))
     targets = prepare_targets([y], [str(path)], spec.task, spec.n_classes)
     return X, targets.parts[0]
+
+
+def read_prediction_input(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of ``path``, and its labels when it is the kind of file the model was
+    trained on: a CSV that still has the run's label column(s) is read as training data was
+    (the labels dropped from the features). Returns (X, y or None)."""
+    path = user_path(path)
+    if file_kind(path) == "csv" and data_config.get("type") == "csv":
+        label_column = data_config.get("label_column")
+        n_labels = len(label_column) if isinstance(label_column, list) else 1
+        n_features = int(np.prod(spec.input_shape))
+        if csv_width(path) == n_features + n_labels:
+            return read_labelled(path, data_config, spec)
+    return read_features(path), None
 
 
 def prepare(X: np.ndarray, preprocess: Preprocessor, source: str) -> np.ndarray:

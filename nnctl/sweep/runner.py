@@ -15,7 +15,7 @@ from pathlib import Path
 from nnctl import layout
 from nnctl.errors import NnctlError
 from nnctl.fileio import atomic_write_json, make_dirs, user_path
-from nnctl.sweep import table
+from nnctl.sweep import table, tracking
 from nnctl.sweep.local import LocalPool, available_cpus
 from nnctl.sweep.spec import SweepSpec, Trial, validate_trials
 from nnctl.sweep.trial import FAILED, TrialJob
@@ -136,9 +136,15 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, echo: Callable[[str], None
     skipped = len(trials) - len(todo)
     echo(f"sweep {out}: {len(trials)} trials" + (f", {skipped} already done" if skipped else "")
          + (f", running {len(todo)}" if todo else ""))  # fmt: skip
+    parent = tracking.start_parent(spec, trials, out) if todo else None  # MLflow, if logged to
     jobs = make_jobs(spec, [state.trials[i] for i in todo], out, options)
+    for job in jobs if parent else ():
+        job.env = parent.env
     stopped = run_backend(jobs, options, state) if jobs else None
-    return SweepResult(out, [state.rows[i] for i in sorted(state.rows)], stopped)
+    result = SweepResult(out, [state.rows[i] for i in sorted(state.rows)], stopped)
+    if parent:
+        parent.finish(out, result.rows, stopped)
+    return result
 
 
 def make_jobs(spec: SweepSpec, trials: list[Trial], out: Path, options: SweepOptions):

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nnctl
@@ -47,6 +47,7 @@ class TrialJob:
     trial_dir: str  # absolute
     threads: int = 1
     retry_failed: bool = False
+    env: dict = field(default_factory=dict)  # added to the child's environment
 
 
 def read_record(trial_dir: Path) -> dict:
@@ -131,7 +132,8 @@ def _run_child(job, trial_dir: Path, resume: bool, record: dict, on_start):
     with open(log_path, "ab") as log:
         offset = log.tell()
         process = subprocess.Popen(_command(job, trial_dir, resume), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=log, env=child_environment(job.threads))  # fmt: skip
+                                   stdout=log, stderr=log,
+                                   env={**child_environment(job.threads), **job.env})  # fmt: skip
         record["pid"] = process.pid
         write_record(trial_dir, record)
         if on_start is not None:

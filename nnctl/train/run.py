@@ -29,6 +29,7 @@ from nnctl.errors import (
     NnctlError,
 )
 from nnctl.fileio import user_path
+from nnctl.loggers import LoggerSet, RunInfo
 from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, loading, spec_from_meta, split_prefix
@@ -56,6 +57,8 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
     The data is loaded first: ``class_weights: balanced`` becomes the weights of its
     training labels in the config the run records. Returns (run_dir, summary).
     """
+    loggers = LoggerSet.from_specs(config.data["train"]["loggers"])
+    loggers.prepare()  # a missing extra or an unreachable server: before the run directory
     splits = datamod.load(config.data["data"], seed=config.data.get("seed", 0))
     config = resolve_class_weights(config, splits.train.y, splits.spec.n_classes)
     if resume_dir is not None:
@@ -69,7 +72,8 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
     reporter = Reporter(settings.epochs, quiet=quiet, bar=bar)
     trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
                       settings, run_dir, seed=config.data.get("seed", 0),
-                      config_hash=config.hash(), reporter=reporter)  # fmt: skip
+                      config_hash=config.hash(), reporter=reporter,
+                      callbacks=[loggers])  # fmt: skip
     trainer.extra_meta = {"config": config.data}
     last = layout.last_checkpoint(run_dir)
     init_source = config.data["model"].get("init_from")
@@ -80,17 +84,20 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
         reporter.message(f"resuming {run_dir} at epoch {trainer.progress.epoch + 1}, "
                          f"step {trainer.progress.step}")  # fmt: skip
     reporter.message(f"run directory: {run_dir}")
+    resumed = resume_dir is not None and last.exists()
+    session = RunInfo(run_dir, config.name, config.data, trainer.progress.step, resumed)
     try:
-        with stop_on_signals(trainer):
+        with loggers.session(session), stop_on_signals(trainer):
             summary = trainer.fit()
+            summary = {"run_dir": str(run_dir), "config": config.name, **summary}
+            rundir.write_summary(run_dir, summary)
+            loggers.summary = summary
     except Interrupted:
         rundir.finish_meta(run_dir, "interrupted")
         raise
     except DivergedError:
         rundir.finish_meta(run_dir, "diverged")
         raise
-    summary = {"run_dir": str(run_dir), "config": config.name, **summary}
-    rundir.write_summary(run_dir, summary)
     rundir.finish_meta(run_dir, "completed")
     return run_dir, summary
 

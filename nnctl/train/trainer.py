@@ -111,15 +111,20 @@ class Trainer:
         Seeds the batch order and the augmentation draws.
     reporter : object with ``start_epoch(epoch, total_batches)``, ``batch(...)``,
         ``end_epoch(row)``; see ``nnctl.train.report``.
+    callbacks : sequence of objects with ``on_step(step, values)`` (after every update:
+        ``{"train_loss", "lr"}``) and ``on_epoch_end(row)`` (each epoch's metrics row, as it
+        is logged, before checkpoints); e.g. ``nnctl.loggers.LoggerSet``.
     """
 
     def __init__(self, network, optimizer, schedule, splits, settings: TrainSettings,
-                 run_dir: Path, seed: int, config_hash: str = "", reporter=None):  # fmt: skip
+                 run_dir: Path, seed: int, config_hash: str = "", reporter=None,
+                 callbacks=()):  # fmt: skip
         self.network, self.optimizer, self.schedule = network, optimizer, schedule
         self.splits, self.settings, self.run_dir = splits, settings, Path(run_dir)
         self.spec = splits.spec
         self.config_hash = config_hash
         self.reporter = reporter
+        self.callbacks = list(callbacks)
         self.base_lr = optimizer.base_lr
         self.shuffle_rng = np.random.default_rng([seed, 2])
         self.seed = seed
@@ -193,6 +198,7 @@ class Trainer:
         p.seen += len(X)
         if self.spec.task in HITS:
             p.correct += HITS[self.spec.task](out, y)
+        self._notify("on_step", p.step, {"train_loss": float(loss), "lr": lr})
 
     def _learning_rate(self) -> float:
         lr = self.base_lr
@@ -211,6 +217,7 @@ class Trainer:
         p.start_epoch()
         self.log.append(row)
         self._report("end_epoch", row)
+        self._notify("on_epoch_end", row)
         if self.plateau:
             self.plateau.update(row)
         improved = self.tracker.update(row)
@@ -296,6 +303,10 @@ class Trainer:
     def _report(self, event: str, *args) -> None:
         if self.reporter is not None:
             getattr(self.reporter, event)(*args)
+
+    def _notify(self, event: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, event)(*args)
 
     # --- checkpoints ------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
