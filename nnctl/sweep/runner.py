@@ -17,8 +17,9 @@ from nnctl.errors import NnctlError
 from nnctl.fileio import atomic_write_json
 from nnctl.sweep import table
 from nnctl.sweep.local import LocalPool, available_cpus
-from nnctl.sweep.spec import SweepSpec, Trial, validate_trials
+from nnctl.sweep.spec import SweepSpec, Trial
 from nnctl.sweep.trial import FAILED, TrialJob
+from nnctl.sweep.validate import validate_sweep
 
 BACKENDS = ("local", "ray")
 
@@ -121,8 +122,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, echo: Callable[[str], None
     """Validate every trial, then run those not done yet; the final table."""
     if options.backend not in BACKENDS:
         raise NnctlError(f"unknown backend '{options.backend}' (choose from local, ray)")
-    trials = spec.expand()
-    validate_trials(spec, trials)
+    trials = validate_sweep(spec)
     if options.backend == "ray":
         from nnctl.sweep.ray_backend import preflight
 
