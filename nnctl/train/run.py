@@ -17,7 +17,7 @@ from nnctl import data as datamod
 from nnctl import layout
 from nnctl.config import build, config_from_mapping, load_config
 from nnctl.data import Preprocessor
-from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError
+from nnctl.errors import CheckpointError, DivergedError, Interrupted, NnctlError, TrialPruned
 from nnctl.signals import handling_stop_signals
 from nnctl.train import rundir
 from nnctl.train.checkpoint import load_checkpoint, split_prefix
@@ -38,10 +38,12 @@ def stop_on_signals(trainer: Trainer):
         yield
 
 
-def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
+def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None,
+          on_epoch_end=None):  # fmt: skip
     """Train ``config`` in a new run directory, or continue the run in ``resume_dir``.
 
-    Returns (run_dir, summary).
+    ``on_epoch_end(row)`` is called after every epoch (see ``Trainer``). Returns
+    (run_dir, summary).
     """
     if resume_dir is not None:
         run_dir = _check_resume(Path(resume_dir).expanduser(), config, force)
@@ -55,7 +57,8 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
     reporter = Reporter(settings.epochs, quiet=quiet, bar=bar)
     trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
                       settings, run_dir, seed=config.data.get("seed", 0),
-                      config_hash=config.hash(), reporter=reporter)  # fmt: skip
+                      config_hash=config.hash(), reporter=reporter,
+                      on_epoch_end=on_epoch_end)  # fmt: skip
     trainer.extra_meta = {"config": config.data}
     last = layout.last_checkpoint(run_dir)
     if resume_dir is not None and last.exists():
@@ -71,6 +74,9 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
         raise
     except DivergedError:
         rundir.finish_meta(run_dir, "diverged")
+        raise
+    except TrialPruned:
+        rundir.finish_meta(run_dir, "pruned")
         raise
     summary = {"run_dir": str(run_dir), "config": config.name, **summary}
     rundir.write_summary(run_dir, summary)

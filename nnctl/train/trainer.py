@@ -106,15 +106,21 @@ class Trainer:
         Seeds the batch-order generator.
     reporter : object with ``start_epoch(epoch, total_batches)``, ``batch(...)``,
         ``end_epoch(row)``; see ``nnctl.train.report``.
+    on_epoch_end : callable(row), optional
+        Called with each epoch's metrics row once the epoch is logged (and checkpointed, as
+        ``checkpoint.every`` says); it may raise to stop training (a sweep's scheduler
+        raises TrialPruned).
     """
 
     def __init__(self, network, optimizer, schedule, splits, settings: TrainSettings,
-                 run_dir: Path, seed: int, config_hash: str = "", reporter=None):  # fmt: skip
+                 run_dir: Path, seed: int, config_hash: str = "", reporter=None,
+                 on_epoch_end=None):  # fmt: skip
         self.network, self.optimizer, self.schedule = network, optimizer, schedule
         self.splits, self.settings, self.run_dir = splits, settings, Path(run_dir)
         self.spec = splits.spec
         self.config_hash = config_hash
         self.reporter = reporter
+        self.on_epoch_end = on_epoch_end
         self.base_lr = optimizer.base_lr
         self.shuffle_rng = np.random.default_rng([seed, 2])
         self.epoch_start_state = self.shuffle_rng.bit_generator.state
@@ -207,6 +213,8 @@ class Trainer:
             self._save(layout.LAST_CHECKPOINT)
             if self.settings.keep == "all":
                 self._save(layout.epoch_checkpoint(p.epoch))
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(row)
 
     def _epoch_row(self) -> dict:
         p = self.progress
