@@ -64,9 +64,10 @@ def config_value(config, key: str):
     return config
 
 
-def _config(row: RunRow) -> dict:
+def read_config(run_dir: Path) -> dict:
+    """A run's resolved config.yaml, or {} when it is missing or malformed."""
     try:
-        config = layout.read_file(Path(row.path) / layout.CONFIG_FILE)
+        config = layout.read_file(Path(run_dir) / layout.CONFIG_FILE)
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
@@ -88,7 +89,7 @@ def _sort_key(group: RunGroup):
 
 def group_runs(rows: list[RunRow], keys: list[str]) -> list[RunGroup]:
     """Groups of ``rows`` by their config values at ``keys``, sorted by those values."""
-    configs = [_config(row) for row in rows]
+    configs = [read_config(row.path) for row in rows]
     for key in keys:
         if configs and all(config_value(c, key) is MISSING for c in configs):
             known = sorted(flatten_config(configs[0]))
