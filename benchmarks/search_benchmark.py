@@ -13,6 +13,9 @@ Needs Optuna (``pip install 'nnctl[search]'``). Every sweep runs in a fresh fold
 2. ``digits-tpe.yaml`` against ``digits-random20.yaml`` (the same space, 20 trials of 10
    epochs), each with the search seeds ``--seeds``: the best validation accuracy after the
    first 5, 10 and 20 trials (in the order they were asked for).
+3. With ``--ray`` (``pip install 'nnctl[ray]'``): ``digits-asha27.yaml`` on Ray Tune (a
+   local Ray started by the sweep, so its start-up counts) against the local backend:
+   wall time, and whether the trials that completed on both logged identical metrics.
 """
 
 from __future__ import annotations
@@ -105,22 +108,62 @@ def tpe_against_random(out: Path, seeds: list[int], jobs: int) -> None:
         print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
+def epoch_metrics(trial_dir: Path) -> list[dict]:
+    """The epoch rows without their timings."""
+    rows = [json.loads(line) for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in ("seconds", "samples_per_s")}
+            for row in rows]  # fmt: skip
+
+
+def ray_against_local(out: Path, jobs: int) -> None:
+    sweep = SWEEPS / "digits-asha27.yaml"
+    local = out / "digits-asha27"
+    if not local.exists():
+        run_sweep(sweep, local, jobs)
+    start = time.perf_counter()
+    local_rows, _ = run_sweep(sweep, out / "local-again", jobs)
+    local_seconds = time.perf_counter() - start
+    command = [NNCTL, "sweep", str(sweep), "--out", str(out / "ray"), "--jobs", str(jobs),
+               "--backend", "ray"]  # fmt: skip
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    ray_seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    ray_rows = [json.loads(line) for line in (out / "ray" / "sweep.jsonl").read_text()
+                .splitlines()]  # fmt: skip
+    both = [(a, b) for a, b in zip(local_rows, ray_rows)
+            if a["status"] == b["status"] == "completed"]  # fmt: skip
+    same = sum(epoch_metrics(Path(a["dir"])) == epoch_metrics(Path(b["dir"])) for a, b in both)
+    print("\n| backend | wall | completed | pruned | epochs trained |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rows, seconds in (("local", local_rows, local_seconds),
+                                ("ray tune", ray_rows, ray_seconds)):  # fmt: skip
+        print(f"| {name} | {seconds:.0f} s | {sum(r['status'] == 'completed' for r in rows)} "
+              f"| {sum(r['status'] == 'pruned' for r in rows)} "
+              f"| {sum(r['epochs'] or 0 for r in rows)} |")  # fmt: skip
+    print(f"\ntrials completed on both: {len(both)}; identical epoch metrics: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="Folder for the sweeps (default: temporary).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--only", choices=("asha", "tpe"), help="Run one comparison only.")
+    parser.add_argument("--only", choices=("asha", "tpe", "ray"), help="One comparison only.")
+    parser.add_argument("--ray", action="store_true", help="Also Ray Tune against local.")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="nnctl-search-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise SystemExit(f"{out}: not empty; the sweeps need fresh folders")
     print(f"sweeps in {out}, --jobs {args.jobs}", flush=True)
-    if args.only != "tpe":
+    if args.only in (None, "asha"):
         asha_against_grid(out, args.jobs)
-    if args.only != "asha":
+    if args.only in (None, "tpe"):
         tpe_against_random(out, args.seeds, args.jobs)
+    if args.only == "ray" or (args.ray and args.only is None):
+        ray_against_local(out, args.jobs)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ trial has completed.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Callable
 
 from nnctl.errors import TrialPruned
@@ -41,7 +43,30 @@ def optuna_hook(request: dict) -> Callable[[dict], None]:
     return on_epoch_end
 
 
-REPORTERS = {"optuna": optuna_hook}
+def pipe_hook(request: dict) -> Callable[[dict], None]:
+    """Report to the process that started the trial (a Ray Tune trainable) through two
+    pipes: each epoch's row goes out as a JSON line, then the hook waits for one byte,
+    ``c`` to go on; anything else (or a closed pipe) stops the trial as pruned. The last
+    planned epoch does not wait: the trial has completed."""
+    rows = os.fdopen(request["rows_fd"], "w", buffering=1)
+    replies = os.fdopen(request["reply_fd"], "rb", buffering=0)
+    epochs = request["epochs"]
+
+    def on_epoch_end(row: dict) -> None:
+        epoch = int(row["epoch"])
+        try:
+            rows.write(json.dumps(row) + "\n")
+            rows.flush()
+        except BrokenPipeError:
+            raise TrialPruned(f"the scheduler went away after epoch {epoch}") from None
+        if epoch < epochs and replies.read(1) != CONTINUE:
+            raise TrialPruned(f"stopped by the scheduler after epoch {epoch}")
+
+    return on_epoch_end
+
+
+CONTINUE = b"c"
+REPORTERS = {"optuna": optuna_hook, "pipe": pipe_hook}
 
 
 def make_hook(request: dict | None) -> Callable[[dict], None] | None:

@@ -145,10 +145,14 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, echo: Callable[[str], None
     if spec.uses_study:
         from nnctl.sweep.study import import_optuna
 
-        import_optuna()  # a missing extra, before anything is written
+        import_optuna()  # a missing extra, before anything is written (Ray Tune uses it too)
     out = Path(options.out or spec.default_out()).expanduser().resolve()
     prepare_folder(out, spec)
-    if spec.uses_study:
+    if spec.uses_study and options.backend == "ray":
+        from nnctl.sweep.tune_backend import run_tune
+
+        state, stopped = run_tune(spec, trials, out, options, echo)
+    elif spec.uses_study:
         from nnctl.sweep.studyrun import run_study
 
         state, stopped = run_study(spec, trials, out, options, echo)

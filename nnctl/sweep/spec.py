@@ -42,7 +42,6 @@ from pathlib import Path
 
 import yaml
 
-from nnctl.config import load_config
 from nnctl.config.paths import format_path, parse_path
 from nnctl.config.yamlio import load_yaml, parse_scalar, read_text
 from nnctl.errors import ConfigError, ConfigErrors
@@ -389,34 +388,3 @@ def _search_space(spec: SweepSpec, kind: str, data: dict, space, error, lines) -
         if normal in spec.grid:
             error(where, f"{normal} is also in grid:")
         spec.grid[normal] = values
-
-
-# --- validation -------------------------------------------------------------------------
-
-
-def validate_trials(spec: SweepSpec, trials: list[Trial]) -> None:
-    """Load every trial's config; ConfigErrors with every problem, each naming its trials.
-
-    A problem that every trial shares (a bad base config or ``--set``) is reported once."""
-    if not trials or not (spec.grid or spec.trials):
-        raise ConfigError("", "nothing to sweep: give --grid KEY=V1,V2,... or a sweep file "
-                          "with grid: or random:")  # fmt: skip
-    seen: dict[str, list[str]] = {}
-    for trial in trials:
-        try:
-            load_config(spec.base, [*spec.overrides, *trial.overrides])
-        except ConfigErrors as problems:
-            for problem in problems.errors:
-                seen.setdefault(str(problem), []).append(trial.name)
-        except ConfigError as problem:
-            seen.setdefault(str(problem), []).append(trial.name)
-    if not seen:
-        return
-    errors = []
-    for message, names in seen.items():
-        if len(names) == len(trials) and len(trials) > 1:
-            errors.append(ConfigError("", message))
-            continue
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        errors.append(ConfigError("", f"trial {shown}: {message}"))
-    raise ConfigErrors(errors)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from nnctl import layout
 from nnctl.config import load_config
-from nnctl.errors import NnctlError
 from nnctl.sweep import table
 from nnctl.sweep.runner import (
     SweepOptions,
@@ -30,9 +29,8 @@ from nnctl.sweep.study import Study
 
 
 def run_study(spec: SweepSpec, trials: list[Trial], out: Path, options: SweepOptions, echo):
-    """(state, the signal that stopped the sweep or None)."""
-    if options.backend != "local":
-        raise NnctlError("a tpe search or early_stopping runs on the local backend only")
+    """(state, the signal that stopped the sweep or None); the local backend (Ray runs
+    these sweeps with Ray Tune: ``nnctl.sweep.tune_backend``)."""
     study = Study(out, spec, options.jobs or 1)
     known = study.known()
     if spec.adaptive:

@@ -135,8 +135,10 @@ def _run_child(job, trial_dir: Path, resume: bool, record: dict, on_start):
     start = time.monotonic()
     with open(log_path, "ab") as log:
         offset = log.tell()
+        fds = tuple((job.report or {}).get(key) for key in ("rows_fd", "reply_fd"))
         process = subprocess.Popen(_command(job, trial_dir, resume), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=log, env=child_environment(job.threads))  # fmt: skip
+                                   stdout=log, stderr=log, env=child_environment(job.threads),
+                                   pass_fds=tuple(fd for fd in fds if fd is not None))  # fmt: skip
         record["pid"] = process.pid
         write_record(trial_dir, record)
         if on_start is not None:

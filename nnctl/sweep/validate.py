@@ -14,7 +14,7 @@ from nnctl.config import load_config
 from nnctl.errors import ConfigError, ConfigErrors
 from nnctl.sweep.search import check_grace, check_metric
 from nnctl.sweep.space import representatives
-from nnctl.sweep.spec import SweepSpec, Trial, format_value, validate_trials
+from nnctl.sweep.spec import SweepSpec, Trial, format_value
 
 
 def validate_sweep(spec: SweepSpec) -> list[Trial]:
@@ -93,3 +93,31 @@ def _epochs(spec: SweepSpec, base) -> list[int]:
     if "train.epochs" in spec.keys:
         return [v for v in values_of(spec, "train.epochs") if isinstance(v, int)] or [1]
     return [base.data["train"]["epochs"]]
+
+
+def validate_trials(spec: SweepSpec, trials: list[Trial]) -> None:
+    """Load every trial's config; ConfigErrors with every problem, each naming its trials.
+
+    A problem that every trial shares (a bad base config or ``--set``) is reported once."""
+    if not trials or not (spec.grid or spec.trials):
+        raise ConfigError("", "nothing to sweep: give --grid KEY=V1,V2,... or a sweep file "
+                          "with grid: or random:")  # fmt: skip
+    seen: dict[str, list[str]] = {}
+    for trial in trials:
+        try:
+            load_config(spec.base, [*spec.overrides, *trial.overrides])
+        except ConfigErrors as problems:
+            for problem in problems.errors:
+                seen.setdefault(str(problem), []).append(trial.name)
+        except ConfigError as problem:
+            seen.setdefault(str(problem), []).append(trial.name)
+    if not seen:
+        return
+    errors = []
+    for message, names in seen.items():
+        if len(names) == len(trials) and len(trials) > 1:
+            errors.append(ConfigError("", message))
+            continue
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        errors.append(ConfigError("", f"trial {shown}: {message}"))
+    raise ConfigErrors(errors)

@@ -18,9 +18,8 @@ from nnctl.sweep.spec import (
     spec_from_config,
     spec_from_file,
     trial_name,
-    validate_trials,
 )
-from nnctl.sweep.validate import validate_sweep
+from nnctl.sweep.validate import validate_sweep, validate_trials
 
 
 @pytest.mark.parametrize(
