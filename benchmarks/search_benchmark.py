@@ -117,12 +117,7 @@ def epoch_metrics(trial_dir: Path) -> list[dict]:
 
 def ray_against_local(out: Path, jobs: int) -> None:
     sweep = SWEEPS / "digits-asha27.yaml"
-    local = out / "digits-asha27"
-    if not local.exists():
-        run_sweep(sweep, local, jobs)
-    start = time.perf_counter()
-    local_rows, _ = run_sweep(sweep, out / "local-again", jobs)
-    local_seconds = time.perf_counter() - start
+    local_rows, local_seconds = run_sweep(sweep, out / "local", jobs)
     command = [NNCTL, "sweep", str(sweep), "--out", str(out / "ray"), "--jobs", str(jobs),
                "--backend", "ray"]  # fmt: skip
     start = time.perf_counter()
