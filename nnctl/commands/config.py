@@ -13,24 +13,28 @@ from nnctl.config import load_config
 from nnctl.config.model import format_shape
 from nnctl.config.summary import human, summarize
 from nnctl.errors import NnctlError
+from nnctl.sweep.spec import is_sweep_file, spec_from_file
+from nnctl.sweep.validate import validate_sweep
 
 
 @click.command()
 @config_argument(multiple=True)
 def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
-    """Validate config files: print 'ok: FILE' or every error found.
+    """Validate config and sweep files: print 'ok: FILE' or every error found.
 
-    Exits 1 if any file is invalid.
+    A sweep file (one with base:) is checked as `nnctl sweep` checks it: its own keys,
+    the base config with --set, every value of every swept key, the metric and the
+    early-stopping settings. Exits 1 if any file is invalid.
 
     \b
     Example:
-      nnctl check configs/*.yaml
+      nnctl check configs/*.yaml configs/sweeps/*.yaml
       nnctl check configs/digits-mlp.yaml --set optimizer.lr=0.01
     """
     failed = False
     for path in config:
         try:
-            load_config(path, overrides)
+            check_file(path, overrides)
         except NnctlError as error:
             failed = True
             for line in str(error).splitlines():
@@ -39,6 +43,14 @@ def check(config: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"ok: {path}")
     if failed:
         raise SystemExit(1)
+
+
+def check_file(path: str, overrides: tuple[str, ...]) -> None:
+    """Validate a config, or a sweep file with everything it sweeps."""
+    if is_sweep_file(path):
+        validate_sweep(spec_from_file(path, overrides))
+    else:
+        load_config(path, overrides)
 
 
 @click.command()
