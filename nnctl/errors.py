@@ -91,6 +91,17 @@ class DivergedError(NnctlError):
     exit_code = 3
 
 
+class TrialPruned(NnctlError):
+    """A sweep's scheduler stopped this trial early (its metric fell behind the others').
+
+    Raised from a trial's epoch-end hook, after the epoch's checkpoint; the run directory
+    is kept (status ``pruned``). Only sweep trials see it: exit code 4, which the sweep
+    reads as "pruned", not as a failure.
+    """
+
+    exit_code = 4
+
+
 class Interrupted(NnctlError):
     """Training stopped by SIGINT (exit 130) or SIGTERM (exit 143) after a checkpoint."""
 

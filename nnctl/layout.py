@@ -13,6 +13,7 @@ runs/digits-mlp-20261130-221500/     a run directory (default: runs/<config>-<ti
 runs/lr-width/                       a sweep folder
   sweep.json       the sweep's fingerprint (a different sweep may not reuse the folder)
   sweep.jsonl      one row per trial (and sweep.csv)
+  study.journal    the search's Optuna study (tpe searches and early stopping only)
   000-optimizer.lr=0.01/   each trial: a run directory plus trial.json and trial.log
 ```
 
@@ -46,6 +47,7 @@ EXPORT_STEM = "model"  # nnctl export's default file: RUN_DIR/model.onnx
 SWEEP_SPEC_FILE = "sweep.json"
 SWEEP_JSONL, SWEEP_CSV = "sweep.jsonl", "sweep.csv"
 TRIAL_FILE, TRIAL_LOG = "trial.json", "trial.log"
+STUDY_FILE = "study.journal"
 
 RUN_FILES = (CONFIG_FILE, META_FILE, SUMMARY_FILE, METRICS_JSONL)
 

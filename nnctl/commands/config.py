@@ -14,6 +14,8 @@ from nnctl.config import load_config
 from nnctl.config.model import format_shape
 from nnctl.config.summary import human, summarize
 from nnctl.errors import SYSTEM_ERRORS, ConfigError, DataError, NnctlError, error_lines
+from nnctl.sweep.spec import is_sweep_file, spec_from_file
+from nnctl.sweep.validate import validate_sweep
 
 
 @click.command()
@@ -22,28 +24,28 @@ from nnctl.errors import SYSTEM_ERRORS, ConfigError, DataError, NnctlError, erro
     "--data",
     "with_data",
     is_flag=True,
-    help="Also load the data as training would: every value, label and checksum.",
+    help="Also load a config's data as training would: every value, label and checksum.",
 )
 def check(config: tuple[str, ...], overrides: tuple[str, ...], with_data: bool) -> None:
-    """Validate config files: print 'ok: FILE' or every error found.
+    """Validate config and sweep files: print 'ok: FILE' or every error found.
 
-    Checks every key, the model's shapes against the data's, the memory training needs,
-    and what the data's headers and labels show (sizes, classes); --data loads the data too
-    (NaN, text or complex features, malformed CSV cells, truncated files, checksums).
-    Exits 1 if any file is invalid.
+    A config's every key is checked, the model's shapes against the data's, the memory
+    training needs, and what the data's headers and labels show (sizes, classes); --data
+    loads the data too (NaN, text or complex features, malformed CSV cells, truncated
+    files, checksums). A sweep file (one with base:) is checked as `nnctl sweep` checks
+    it: its own keys, the base config with --set, every value of every swept key, the
+    metric and the early-stopping settings. Exits 1 if any file is invalid.
 
     \b
     Example:
-      nnctl check configs/*.yaml
+      nnctl check configs/*.yaml configs/sweeps/*.yaml
       nnctl check configs/digits-mlp.yaml --set optimizer.lr=0.01
       nnctl check my-data.yaml --data
     """
     failed = False
     for path in config:
         try:
-            cfg = load_config(path, overrides)
-            if with_data:
-                _load_data(cfg, path)
+            check_file(path, overrides, with_data)
         except (NnctlError, *SYSTEM_ERRORS) as error:
             failed = True
             for line in error_lines(error):
@@ -52,6 +54,17 @@ def check(config: tuple[str, ...], overrides: tuple[str, ...], with_data: bool) 
             click.echo(f"ok: {path}")
     if failed:
         raise SystemExit(1)
+
+
+def check_file(path: str, overrides: tuple[str, ...], with_data: bool = False) -> None:
+    """Validate a config (and load its data, ``with_data``), or a sweep file with
+    everything it sweeps."""
+    if is_sweep_file(path):
+        validate_sweep(spec_from_file(path, overrides))
+        return
+    cfg = load_config(path, overrides)
+    if with_data:
+        _load_data(cfg, path)
 
 
 def _load_data(cfg, path: str) -> None:

@@ -7,6 +7,7 @@ for the user's mistakes.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from nnctl.errors import (
     DivergedError,
     Interrupted,
     NnctlError,
+    TrialPruned,
 )
 from nnctl.fileio import user_path
 from nnctl.loggers import LoggerSet, RunInfo
@@ -36,6 +38,13 @@ from nnctl.train.checkpoint import load_checkpoint, loading, spec_from_meta, spl
 from nnctl.train.finetune import init_from
 from nnctl.train.report import Reporter
 from nnctl.train.trainer import Trainer, TrainSettings
+
+
+@dataclass
+class EpochSaved:
+    """A callable as the trainer's ``on_epoch_saved`` callback."""
+
+    on_epoch_saved: Callable[[dict], None]
 
 
 @contextmanager
@@ -51,11 +60,14 @@ def stop_on_signals(trainer: Trainer):
         yield
 
 
-def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None):
+def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None, bar=None,
+          on_epoch_end=None):  # fmt: skip
     """Train ``config`` in a new run directory, or continue the run in ``resume_dir``.
 
     The data is loaded first: ``class_weights: balanced`` becomes the weights of its
-    training labels in the config the run records. Returns (run_dir, summary).
+    training labels in the config the run records. ``on_epoch_end(row)`` is called after
+    every epoch is checkpointed (a sweep trial reports its metric; it may raise TrialPruned).
+    Returns (run_dir, summary).
     """
     loggers = LoggerSet.from_specs(config.data["train"]["loggers"])
     loggers.prepare()  # a missing extra or an unreachable server: before the run directory
@@ -73,7 +85,7 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
     trainer = Trainer(experiment.network, experiment.optimizer, experiment.schedule, splits,
                       settings, run_dir, seed=config.data.get("seed", 0),
                       config_hash=config.hash(), reporter=reporter,
-                      callbacks=[loggers])  # fmt: skip
+                      callbacks=[loggers, *([EpochSaved(on_epoch_end)] if on_epoch_end else [])])  # fmt: skip
     trainer.extra_meta = {"config": config.data}
     last = layout.last_checkpoint(run_dir)
     init_source = config.data["model"].get("init_from")
@@ -97,6 +109,9 @@ def train(config, out=None, resume_dir=None, force=False, quiet=False, argv=None
         raise
     except DivergedError:
         rundir.finish_meta(run_dir, "diverged")
+        raise
+    except TrialPruned:
+        rundir.finish_meta(run_dir, "pruned")
         raise
     rundir.finish_meta(run_dir, "completed")
     return run_dir, summary

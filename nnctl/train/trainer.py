@@ -111,9 +111,11 @@ class Trainer:
         Seeds the batch order and the augmentation draws.
     reporter : object with ``start_epoch(epoch, total_batches)``, ``batch(...)``,
         ``end_epoch(row)``; see ``nnctl.train.report``.
-    callbacks : sequence of objects with ``on_step(step, values)`` (after every update:
-        ``{"train_loss", "lr"}``) and ``on_epoch_end(row)`` (each epoch's metrics row, as it
-        is logged, before checkpoints); e.g. ``nnctl.loggers.LoggerSet``.
+    callbacks : sequence of objects with any of ``on_step(step, values)`` (after every
+        update: ``{"train_loss", "lr"}``), ``on_epoch_end(row)`` (each epoch's metrics row, as
+        it is logged, before checkpoints; e.g. ``nnctl.loggers.LoggerSet``) and
+        ``on_epoch_saved(row)`` (once the epoch is checkpointed, as ``checkpoint.every`` says;
+        it may raise to stop training: a sweep's scheduler raises TrialPruned).
     """
 
     def __init__(self, network, optimizer, schedule, splits, settings: TrainSettings,
@@ -231,6 +233,7 @@ class Trainer:
             self._save(layout.LAST_CHECKPOINT)
             if self.settings.keep == "all":
                 self._save(layout.epoch_checkpoint(p.epoch))
+        self._notify("on_epoch_saved", row)
 
     def _epoch_row(self) -> dict:
         p = self.progress
@@ -305,8 +308,11 @@ class Trainer:
             getattr(self.reporter, event)(*args)
 
     def _notify(self, event: str, *args) -> None:
+        """Call ``event`` on every callback that has it."""
         for callback in self.callbacks:
-            getattr(callback, event)(*args)
+            method = getattr(callback, event, None)
+            if method is not None:
+                method(*args)
 
     # --- checkpoints ------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
