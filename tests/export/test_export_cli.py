@@ -112,13 +112,12 @@ def test_checkpoint_exports_beside_itself(digits_run):
     assert metadata_of(checkpoint.with_suffix(".onnx"))["checkpoint"] == "last.npz"
 
 
-def test_blocks_network_exports_and_predicts_what_nnctl_predicts(blocks_run, digits_test):
+def test_blocks_network_exports_and_predicts_what_nnctl_predicts(blocks_run, digits_test, tmp_path):
     out = blocks_run / "exported" / "blocks.onnx"
     out.parent.mkdir()
     nnctl("export", blocks_run, "--format", "onnx", "-o", out, check=0)
-    predictions = blocks_run.parent / "p.npz"  # predict writes nothing inside a run directory
-    nnctl("predict", blocks_run, "--input", digits_test, "--output", predictions, check=0)
-    with np.load(predictions) as predicted:
+    nnctl("predict", blocks_run, "--input", digits_test, "--output", tmp_path / "p.npz", check=0)
+    with np.load(tmp_path / "p.npz") as predicted:
         expected = predicted["probabilities"]
     got = run_onnx(out, np.load(digits_test).astype(np.float32))
     assert got.shape == expected.shape == (len(expected), 10)
