@@ -1,25 +1,27 @@
 """The ``nnctl`` command line: a click group whose commands live in ``nnctl.commands``.
 
-User errors (NnctlError) become one line on stderr and the error's exit code, Ctrl-C exit
-130 (not click's "Aborted!" and 1); ``--debug`` shows the traceback instead.
+User errors (NnctlError) become one line on stderr and the error's exit code; so do the
+machine's (MemoryError, RecursionError, OSError: exit 1) and Ctrl-C (exit 130). ``--debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
+import traceback
 
 import click
 
 from nnctl import __version__
-from nnctl.errors import NnctlError, error_lines
+from nnctl.errors import SYSTEM_ERRORS, NnctlError, error_lines, exit_code
 
 COMMAND_MODULES = (
     "config",
     "data",
     "train",
     "evaluate",
+    "export",
     "timing",
     "gradcheck",
     "runs",
@@ -29,22 +31,20 @@ COMMAND_MODULES = (
 
 
 class NnctlGroup(click.Group):
-    """A group that turns NnctlError into a clean message and exit code."""
+    """A group that turns errors into a clean message and exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except NnctlError as error:
+        except (NnctlError, KeyboardInterrupt, *SYSTEM_ERRORS) as error:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
-            for line in error_lines(error):
-                click.echo(line, err=True)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:  # Ctrl-C outside training (reading a config, a data file)
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo("error: interrupted", err=True)
-            sys.exit(128 + signal.SIGINT)
+                if not isinstance(error, KeyboardInterrupt):
+                    raise
+                traceback.print_exc()  # click would print "Aborted!" instead
+            else:
+                for line in error_lines(error):
+                    click.echo(line, err=True)
+            sys.exit(exit_code(error))
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

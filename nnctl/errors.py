@@ -77,10 +77,29 @@ class CheckpointError(NnctlError):
     """A checkpoint or run directory is missing, malformed or incompatible."""
 
 
+class ExportError(NnctlError):
+    """A model cannot be exported: a layer without an exporter, a missing extra."""
+
+
+class LoggerError(NnctlError):
+    """A logger cannot work: a missing extra, a tracking server that cannot be reached."""
+
+
 class DivergedError(NnctlError):
     """Training produced NaN or Inf; exit code 3."""
 
     exit_code = 3
+
+
+class TrialPruned(NnctlError):
+    """A sweep's scheduler stopped this trial early (its metric fell behind the others').
+
+    Raised from a trial's epoch-end hook, after the epoch's checkpoint; the run directory
+    is kept (status ``pruned``). Only sweep trials see it: exit code 4, which the sweep
+    reads as "pruned", not as a failure.
+    """
+
+    exit_code = 4
 
 
 class Interrupted(NnctlError):
@@ -91,6 +110,60 @@ class Interrupted(NnctlError):
         self.exit_code = 128 + int(signum)
 
 
-def error_lines(error: NnctlError) -> list[str]:
+#: Failures of the machine, or of an input too large or too deep for it, rather than of
+#: nnctl: shown as one line like an NnctlError (exit 1), the traceback only with --debug.
+SYSTEM_ERRORS = (MemoryError, RecursionError, OSError)
+#: Longest error line and most lines shown; values echoed in messages are cut far earlier
+#: (``nnctl.core.checks.show``), so these only stop what slipped through.
+MAX_LINE, MAX_LINES = 2000, 100
+
+
+def exit_code(error: BaseException) -> int:
+    """The CLI exit status for ``error``: its own for an NnctlError, 130 for Ctrl-C, else 1."""
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    return error.exit_code if isinstance(error, NnctlError) else 1
+
+
+def error_lines(error: BaseException) -> list[str]:
     """How an error is shown to users: ``error: ...``, one line per line of its message."""
-    return [f"error: {line}" for line in str(error).splitlines() or [type(error).__name__]]
+    lines = message(error).splitlines() or [type(error).__name__]
+    if len(lines) > MAX_LINES:
+        lines = [*lines[: MAX_LINES - 1], f"... and {len(lines) - MAX_LINES + 1} more"]
+    return [f"error: {_cut(line)}" for line in lines]
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= MAX_LINE else line[:MAX_LINE] + "..."
+
+
+def message(error: BaseException) -> str:
+    """An error's text as users see it: an NnctlError's message, a machine error's meaning
+    (``out of memory``, ``FILE: reason``), ``interrupted`` for Ctrl-C."""
+    if isinstance(error, NnctlError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, MemoryError):
+        return f"out of memory: {error}" if str(error) else "out of memory"
+    if isinstance(error, RecursionError):
+        return "input nested too deeply (beyond Python's recursion limit)"
+    if isinstance(error, OSError) and error.filename is not None:
+        target = error.filename
+        if error.filename2 is not None:
+            target = f"{target} -> {error.filename2}"
+        return f"{target}: {error.strerror or error}"
+    return str(error) or type(error).__name__
+
+
+def run_status(error: BaseException) -> str:
+    """How a run (and its loggers' session) ended, from the exception that ended it:
+    ``interrupted`` (a signal, Ctrl-C), ``diverged``, ``pruned`` (by a sweep), else
+    ``failed``."""
+    if isinstance(error, (Interrupted, KeyboardInterrupt)):
+        return "interrupted"
+    if isinstance(error, DivergedError):
+        return "diverged"
+    if isinstance(error, TrialPruned):
+        return "pruned"
+    return "failed"

@@ -8,10 +8,13 @@ runs/digits-mlp-20261130-221500/     a run directory (default: runs/<config>-<ti
   checkpoints/     last.npz (resume), best.npz, epoch-NNNN.npz
   summary.json     best epoch and metrics, test metrics, training time
   curves.png       what ``nnctl plot`` draws by default
+  model.onnx       what ``nnctl export`` writes by default (model.safetensors likewise)
+  tensorboard/     event files of the ``tensorboard`` logger
   .lock            held by the process training the run (``nnctl.train.lock``)
 runs/lr-width/                       a sweep folder
   sweep.json       the sweep's fingerprint (a different sweep may not reuse the folder)
   sweep.jsonl      one row per trial (and sweep.csv)
+  study.journal    the search's Optuna study (tpe searches and early stopping only)
   000-optimizer.lr=0.01/   each trial: a run directory plus trial.json and trial.log
 ```
 
@@ -27,9 +30,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from nnctl.config.yamlio import parse_document
+from nnctl.core.checks import show
 from nnctl.errors import CheckpointError, NnctlError
+from nnctl.fileio import user_path
 
 RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.yaml"
@@ -37,12 +41,15 @@ META_FILE = "meta.json"
 SUMMARY_FILE = "summary.json"
 METRICS_JSONL, METRICS_CSV = "metrics.jsonl", "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.npz", "best.npz"
 CURVES_FILE = "curves.png"
+EXPORT_STEM = "model"  # nnctl export's default file: RUN_DIR/model.onnx
 SWEEP_SPEC_FILE = "sweep.json"
 SWEEP_JSONL, SWEEP_CSV = "sweep.jsonl", "sweep.csv"
 TRIAL_FILE, TRIAL_LOG = "trial.json", "trial.log"
 LOCK_FILE = ".lock"
+STUDY_FILE = "study.journal"
 
 RUN_FILES = (CONFIG_FILE, META_FILE, SUMMARY_FILE, METRICS_JSONL)
 
@@ -56,6 +63,37 @@ def last_checkpoint(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
 
 
+def model_checkpoint(target: Path) -> Path:
+    """The checkpoint that stands for ``target``: a run directory's reported checkpoint
+    (``summary.json``), else its ``last.npz``; a file stands for itself. CheckpointError when
+    neither exists."""
+    target = user_path(target)
+    if target.is_dir():
+        if not is_run_dir(target):
+            raise CheckpointError(
+                f"{target}: not an nnctl run directory (no config.yaml/meta.json) or checkpoint"
+            )
+        return _reported_checkpoint(target)
+    if target.exists():
+        return target
+    raise CheckpointError(f"{target}: no such run directory or checkpoint")
+
+
+def _reported_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the run's summary reports (it must lie in the run's checkpoints/),
+    else the last one."""
+    summary_path = run_dir / SUMMARY_FILE
+    if not summary_path.exists():
+        return last_checkpoint(run_dir)
+    name = read_required(summary_path).get("checkpoint")
+    folder = (run_dir / CHECKPOINT_DIR).resolve()
+    if not isinstance(name, str) or (run_dir / name).resolve().parent != folder:
+        raise CheckpointError(
+            f"{summary_path}: 'checkpoint' must name a file in {CHECKPOINT_DIR}/; got {show(name)}"
+        )
+    return run_dir / name
+
+
 # --- finding runs -----------------------------------------------------------------------
 
 
@@ -67,6 +105,16 @@ def is_run_dir(path: Path) -> bool:
 def looks_like_run(path: Path) -> bool:
     """A folder with any of a run's files (a broken run still counts)."""
     return path.is_dir() and any((path / name).is_file() for name in RUN_FILES)
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The run directory or sweep folder that ``path`` is or lies in (at any depth), or
+    None: the places whose files only nnctl writes. (A folder with a config.yaml alone is
+    a project, not a run.)"""
+    for folder in (Path(path).resolve(), *Path(path).resolve().parents):
+        if is_run_dir(folder) or (folder / SWEEP_SPEC_FILE).is_file():
+            return folder
+    return None
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -121,17 +169,10 @@ def parse_jsonl(text: str) -> list[dict]:
     return [row for _, row in numbered]
 
 
-def _parse_yaml(text: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ValueError(str(error)) from None
-
-
 PARSERS = {
     ".json": ("JSON", json.loads),
     ".jsonl": ("JSON lines", parse_jsonl),
-    ".yaml": ("YAML", _parse_yaml),
+    ".yaml": ("YAML", parse_document),  # with the config loader's limits
 }
 
 
@@ -140,7 +181,10 @@ def read_file(path: Path) -> dict | list[dict]:
     of rows (``.jsonl``). FileNotFoundError when it is missing, ValueError when malformed."""
     path = Path(path)
     _, parse = PARSERS[path.suffix]
-    value = parse(path.read_text(encoding="utf-8"))
+    try:
+        value = parse(path.read_text(encoding="utf-8"))
+    except RecursionError:  # JSON nested thousands deep
+        raise ValueError("nested too deeply") from None
     if path.suffix != ".jsonl" and not isinstance(value, dict):
         raise ValueError("not a mapping")
     return value
@@ -168,7 +212,7 @@ def load_json(path: Path) -> dict:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The epoch rows of a run's metrics.jsonl; NnctlError if there are none."""
-    path = Path(run_dir).expanduser() / METRICS_JSONL
+    path = user_path(run_dir) / METRICS_JSONL
     try:
         rows = read_file(path)
     except FileNotFoundError:

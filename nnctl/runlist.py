@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nnctl import layout
 from nnctl.errors import NnctlError
+from nnctl.fileio import user_path
 from nnctl.train.lock import is_locked
 
 SORT_KEYS = ("name", "config", "optimizer", "lr", "batch_size", "epochs", "status",
@@ -102,7 +103,7 @@ def sort_runs(rows: list[RunRow], key: str) -> list[RunRow]:
 
 def list_runs(root: Path, sort: str = "name") -> list[RunRow]:
     """The rows of every run in ``root`` (see ``layout.find_runs``), sorted by ``sort``."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     if not root.is_dir():
         raise NnctlError(f"{root}: no such directory")
     return sort_runs([read_run(path, root) for path in layout.find_runs(root)], sort)

@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from nnctl.cli import main
+from nnctl.errors import ConfigError
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 DIGITS = str(CONFIGS / "digits-mlp.yaml")
@@ -146,12 +147,12 @@ def test_summary_counts_by_hand(tmp_path):
     assert conv + pool + dense == 6410
     assert result.stdout.splitlines() == [
         "small: data 'digits', dtype float32",
-        "#  layer            output shape  parameters",
+        "#  layer            output shape  parameters  FLOPs",
         "   input            8x8x1",
-        "0  conv2d           8x8x4                 40",
-        "1  pool2d           4x4x4                  0",
-        "2  dropout          4x4x4                  0",
-        "3  fully_connected  10                   650",
+        f"0  conv2d           8x8x4                 40  {conv:,}",
+        f"1  pool2d           4x4x4                  0    {pool}",
+        "2  dropout          4x4x4                  0      0",
+        f"3  fully_connected  10                   650  {dense:,}",
         "total parameters: 690",
         "FLOPs per example (forward): 6.41k (6,410)",
         "activation memory per example: 1.5 KiB",  # (256 + 64 + 64 + 10) * 4 bytes
@@ -194,7 +195,9 @@ def test_help_shows_an_example(command):
 
 def test_debug_shows_the_traceback(tmp_path):
     result = run("--debug", "summary", str(tmp_path / "missing.yaml"))
-    assert result.exit_code != 0 and result.exception is not None
+    # the error itself reaches the caller (without --debug it would be SystemExit(1))
+    assert result.exit_code == 1 and isinstance(result.exception, ConfigError)
+    assert "missing.yaml: no such file" in str(result.exception)
 
 
 def test_real_subprocess(tmp_path):
@@ -212,3 +215,58 @@ def test_real_subprocess(tmp_path):
     assert bad.stderr.strip() == (
         f"error: {DIGITS}: --set optimizer.lr=-1: optimizer.lr: must be a positive number; got -1"
     )
+
+
+def test_check_data_loads_the_data(tmp_path):
+    import numpy as np
+
+    X = np.ones((20, 3))
+    X[4, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x=X, y=np.arange(20) % 2)
+    config = yaml.safe_load(Path(DIGITS).read_text())
+    config["data"] = {"type": "npz", "path": "nan.npz"}
+    config["model"]["layers"][-1]["n_out"] = 2
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert run("check", str(path)).exit_code == 0  # headers and labels are fine
+    result = run("check", "--data", str(path))
+    assert result.exit_code == 1
+    nan = tmp_path / "nan.npz"
+    expected = (
+        f"error: {path}: data: {nan}: features contain NaN or infinite values (first in row 4)"
+    )
+    assert result.stderr.splitlines() == [expected]
+    assert run("check", "--data", DIGITS).stdout == f"ok: {DIGITS}\n"
+
+
+@pytest.mark.parametrize(
+    "error, line, code",
+    [
+        (MemoryError("Unable to allocate 29.1 TiB"), "error: out of memory: Unable to", 1),
+        (RecursionError(), "error: input nested too deeply", 1),
+        (PermissionError(13, "Permission denied", "runs/x"), "error: runs/x: Permission denied", 1),
+        (OSError(28, "No space left on device", "a", None, "b"), "error: a -> b: No space", 1),
+        (KeyboardInterrupt(), "error: interrupted", 130),
+    ],
+)
+def test_the_machine_s_errors_are_one_line(monkeypatch, error, line, code):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("nnctl.commands.config.load_config", fail)
+    result = run("summary", DIGITS)
+    assert result.exit_code == code
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(line)
+    debug = run("--debug", "summary", DIGITS)
+    if code == 1:
+        assert isinstance(debug.exception, type(error))
+    else:
+        assert debug.exit_code == 130 and "Traceback" in debug.stderr
+
+
+def test_error_lines_are_bounded():
+    from nnctl.errors import MAX_LINE, MAX_LINES, NnctlError, error_lines
+
+    lines = error_lines(NnctlError("x" * 10 * MAX_LINE + "\n" + "y\n" * 1000))
+    assert len(lines) == MAX_LINES and lines[-1] == "error: ... and 902 more"
+    assert len(lines[0]) == len("error: ") + MAX_LINE + 3

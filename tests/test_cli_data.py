@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from nnctl.cli import main
 from nnctl.data.builtin import FashionMnist
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -84,3 +88,95 @@ def test_subprocess_exit_code_and_stderr():
         check=False,
     )
     assert proc.returncode == 1 and proc.stderr.startswith("error: unknown dataset 'nope'")
+
+
+# --- nnctl data preview ---------------------------------------------------------------------
+
+AUGMENTED = """\
+seed: 0
+data:
+  dataset: digits
+  augment:
+    - {type: random_crop, pad: 1}
+    - {type: random_erasing, p: 1.0}
+model:
+  layers: [{type: fully_connected, n_out: 10, activation: softmax}]
+  loss: cross_entropy
+optimizer: adam
+"""
+
+
+@pytest.fixture
+def augmented(tmp_path):
+    path = tmp_path / "aug.yaml"
+    path.write_text(AUGMENTED)
+    return path
+
+
+def test_preview_writes_a_grid_of_originals_and_draws(augmented, tmp_path):
+    image = pytest.importorskip("matplotlib.image")
+    out = tmp_path / "grid.png"
+    result = run("preview", str(augmented), "-o", str(out), "--n", "3", "--draws", "4")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = image.imread(out).shape[:2]
+    wider = tmp_path / "wider.png"
+    assert (
+        run("preview", str(augmented), "-o", str(wider), "-n", "3", "--draws", "8").exit_code == 0
+    )
+    taller = tmp_path / "taller.png"
+    assert (
+        run("preview", str(augmented), "-o", str(taller), "-n", "6", "--draws", "4").exit_code == 0
+    )
+    assert image.imread(wider).shape[1] > 1.5 * width  # columns: original + draws
+    assert image.imread(taller).shape[0] > 1.5 * height  # rows: examples
+
+
+def test_preview_grid_holds_originals_then_augmented_draws(augmented):
+    from nnctl.config import load_config
+    from nnctl.data import load
+    from nnctl.data.preview import preview_grid
+
+    config = load_config(augmented)
+    splits = load(config.data["data"], seed=0)
+    grid = preview_grid(splits, n=5, draws=3, seed=2)
+    assert grid.images.shape == (5, 4, 8, 8, 1)
+    originals = grid.images[:, 0]
+    assert any(np.array_equal(originals[0], x) for x in splits.train.X)  # training examples
+    for column in range(1, 4):  # erasing with p = 1: every draw differs from its original
+        assert not np.any(np.all(grid.images[:, column] == originals, axis=(1, 2, 3)))
+    names = [str(c) for c in range(10)]
+    assert all(title in names for title in grid.titles)
+    again = preview_grid(splits, n=5, draws=3, seed=2)
+    assert np.array_equal(again.images, grid.images) and again.titles == grid.titles
+
+
+def test_preview_without_augment_is_a_one_line_error(tmp_path):
+    result = run(
+        "preview", str(ROOT / "configs" / "digits-mlp.yaml"), "-o", str(tmp_path / "x.png")
+    )
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "data.augment is empty" in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_preview_of_non_image_data_names_the_key(tmp_path):
+    config = ROOT / "configs" / "iris-mlp.yaml"
+    result = run("preview", str(config), "--set", "data.augment=[flip]")
+    assert result.exit_code == 1
+    assert "data.augment: augmentation needs image data" in result.output
+
+
+def test_preview_without_matplotlib_says_how_to_install_it(augmented, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    result = run("preview", str(augmented), "-o", str(tmp_path / "x.png"))
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: nnctl data preview needs matplotlib: pip install 'nnctl[plot]'\n"
+    )
+
+
+def test_preview_help_has_examples():
+    result = run("preview", "--help")
+    assert result.exit_code == 0 and "Examples:" in result.output

@@ -68,9 +68,11 @@ def test_time_prints_one_row_per_layer_with_numbers(cnn_config):
     assert [row[1] for row in layer_rows] == [
         "conv2d", "pool2d", "flatten", "dropout", "fully_connected",
     ]  # fmt: skip
-    for row in layer_rows:
-        forward, backward = float(row[-2]), float(row[-1])
-        assert forward >= 0 and backward >= 0
+    times = np.array([[float(row[-2]), float(row[-1])] for row in layer_rows])  # (layer, 2)
+    assert (times >= 0).all() and (times[0] > 0).all()  # the convolution does real work
+    total = next(line.split()[-2:] for line in lines if "sum of layers" in line)
+    # the "sum of layers" row adds up the rows above it (each printed to 3 decimals)
+    np.testing.assert_allclose(times.sum(axis=0), np.array(total, float), rtol=0, atol=0.0035)
     assert any(line.startswith("   network step") for line in lines)
     assert "samples/s" in lines[-1] and float(lines[-1].split()[1]) > 0
 

@@ -10,7 +10,7 @@ import pytest
 
 from nnctl import layout
 from nnctl.errors import CheckpointError, NnctlError
-from nnctl.fileio import atomic_write_json, atomic_write_text
+from nnctl.fileio import atomic_write_json, atomic_write_text, make_dirs, user_path
 
 
 def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path, monkeypatch):
@@ -22,7 +22,7 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path, monkeyp
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(NnctlError, match=f"cannot write {path}: disk full"):
         atomic_write_text(path, "new")
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left
@@ -101,3 +101,26 @@ def test_find_runs_looks_into_sweep_folders(tmp_path):
     assert layout.find_runs(tmp_path / "a") == [tmp_path / "a"]
     assert layout.last_checkpoint(tmp_path / "a") == tmp_path / "a" / "checkpoints" / "last.npz"
     assert layout.epoch_checkpoint(7) == "epoch-0007.npz"
+
+
+def test_a_failed_write_names_its_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NnctlError, match="cannot write .*afile/summary.json: Not a directory"):
+        atomic_write_json(tmp_path / "afile" / "summary.json", {})
+
+
+def test_make_dirs_says_which_parent_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NnctlError) as error:
+        make_dirs(tmp_path / "afile" / "a" / "b", "run directory")
+    assert str(error.value) == (
+        f"cannot create run directory {tmp_path}/afile/a/b: {tmp_path}/afile is a file, not a folder"
+    )
+    assert make_dirs(tmp_path / "new" / "deep").is_dir()
+
+
+def test_user_path_expands_home_and_names_an_unknown_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert user_path("~/runs") == tmp_path / "runs"
+    with pytest.raises(NnctlError, match="cannot expand '~nnctl-no-such-user': no such user"):
+        user_path("~nnctl-no-such-user/runs")

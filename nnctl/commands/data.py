@@ -7,11 +7,17 @@ from pathlib import Path
 import click
 import numpy as np
 
+from nnctl.commands.options import PATH, config_argument, positive_int
 from nnctl.commands.table import format_table
+from nnctl.config import load_config
+from nnctl.data import load
 from nnctl.data.builtin import DATASETS, builtin_counts
 from nnctl.data.fetch import fetch as fetch_dataset
-from nnctl.errors import DataError
+from nnctl.data.preview import draw_preview, preview_grid
+from nnctl.errors import DataError, NnctlError
+from nnctl.fileio import user_path
 from nnctl.registry import did_you_mean
+from nnctl.train.plots import require_matplotlib
 
 
 def _builtin(name: str):
@@ -25,13 +31,14 @@ def _builtin(name: str):
 
 @click.group("data")
 def data() -> None:
-    """List, inspect and download the built-in data sets.
+    """List, inspect and download the built-in data sets; preview augmentation.
 
     \b
     Example:
       nnctl data list
       nnctl data info digits
       nnctl data fetch fashion_mnist
+      nnctl data preview configs/mnist-cnn.yaml --set 'data.augment=[{type: random_crop, pad: 2}]'
     """
 
 
@@ -114,6 +121,67 @@ def fetch_cmd(name: str, data_dir: str | None) -> None:
         return
     folder = fetch_dataset(name, data_dir, echo=click.echo)
     click.echo(f"{name}: verified files in {Path(folder)}")
+
+
+@data.command("preview")
+@config_argument()
+@click.option("--output", "-o", type=PATH, help="PNG file to write (default: NAME-augment.png).")
+@click.option(
+    "--n",
+    "-n",
+    "n",
+    type=int,
+    default=8,
+    show_default=True,
+    callback=positive_int,
+    help="Training examples (rows).",
+)
+@click.option(
+    "--draws",
+    type=int,
+    default=5,
+    show_default=True,
+    callback=positive_int,
+    help="Augmented draws of each example (columns after the original).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Picks the examples and seeds the draws.",
+)
+def preview_cmd(
+    config: str, overrides: tuple[str, ...], output: str | None, n: int, draws: int, seed: int
+) -> None:
+    """Draw training examples next to augmented versions of them (data.augment) as a PNG.
+
+    One row per training example, titled with its class: the original first, then --draws
+    augmented versions of it, all on one grey scale. Needs matplotlib: pip install
+    'nnctl[plot]'.
+
+    \b
+    Examples:
+      nnctl data preview configs/mnist-cnn.yaml -o grid.png \\
+          --set 'data.augment=[{type: random_crop, pad: 2}, {type: random_erasing}]'
+      nnctl data preview configs/mnist-cnn.yaml --n 4 --draws 3 --seed 1 \\
+          --set 'data.augment=[{type: random_rotation, degrees: 15}]'
+    """
+    cfg = load_config(config, overrides)
+    specs = cfg.data["data"].get("augment")
+    if not specs:
+        raise NnctlError(
+            f"{config}: data.augment is empty, nothing to preview; add a list such as "
+            "[{type: random_crop, pad: 2}, flip] (or try one with --set 'data.augment=[...]')"
+        )
+    require_matplotlib("nnctl data preview")
+    out = user_path(output) if output else Path(f"{cfg.name}-augment.png")
+    if not out.parent.is_dir():
+        raise NnctlError(f"{out.parent}: no such directory")
+    grid = preview_grid(load(cfg.data["data"], seed=cfg.seed), n, draws, seed)
+    names = ", ".join(spec["type"] for spec in specs)
+    draw_preview(grid, out, f"{cfg.name}: original, then {draws} draws of {names}")
+    click.echo(f"wrote {out}", err=True)
 
 
 COMMANDS = [data]

@@ -12,6 +12,7 @@ import numpy as np
 from nnctl.commands.options import config_argument, positive_int
 from nnctl.commands.table import format_table
 from nnctl.config import build, load_config
+from nnctl.config.memory import require_memory
 from nnctl.core.gradcheck import ParameterCheck, check_network
 from nnctl.core.synthetic import synthetic_batch
 from nnctl.errors import NnctlError
@@ -37,7 +38,8 @@ def gradcheck_command(config: str, overrides: tuple[str, ...], batch_size: int, 
     Builds the network of CONFIG with model.dtype=float64 and its configured weights, and
     compares the gradient of every parameter with (L(p + eps) - L(p - eps)) / (2 eps) on a
     synthetic batch (random normal inputs; random one-hot targets for classification,
-    random normal targets for regression). The network is in training mode; dropout draws
+    random normal targets for regression). A block's parameters are checked per child (row
+    3.0 is the first layer inside layer 3). The network is in training mode; dropout draws
     the same mask in every evaluation (its generator is reset before each forward). The
     error of a parameter is the largest |analytic - numeric| over the checked entries
     divided by the largest |analytic| or |numeric| (the gradient's scale). Exits 1 if any
@@ -48,6 +50,7 @@ def gradcheck_command(config: str, overrides: tuple[str, ...], batch_size: int, 
       nnctl gradcheck configs/mnist-cnn.yaml --samples 50
     """
     cfg = load_config(config, (*overrides, "model.dtype=float64"))
+    require_memory(cfg, batch_size, "--batch-size")
     experiment = build(cfg)
     network, spec = experiment.network, experiment.spec
     rng = np.random.default_rng(seed)  # the batch, then the checked entries
@@ -60,7 +63,7 @@ def gradcheck_command(config: str, overrides: tuple[str, ...], batch_size: int, 
     else:
         click.echo(format_table(_rows(results, failed), right={4, 5}))
     if failed:
-        names = ", ".join(f"layers.{r.index}.{r.parameter}" for r in failed)
+        names = ", ".join(r.key for r in failed)
         raise NnctlError(f"gradient check failed (tol {tol:g}) for {names}")
     if not as_json:
         click.echo(f"ok: {len(results)} parameters within {tol:g}")
@@ -71,7 +74,8 @@ def _rows(results: list[ParameterCheck], failed: list[ParameterCheck]) -> list[t
     for r in results:
         shape = "x".join(map(str, r.shape))
         mark = "FAIL" if r in failed else "ok"
-        rows.append((str(r.index), r.layer, r.parameter, shape, str(r.checked),
+        where = f"{r.index}.{r.child}" if r.child else str(r.index)
+        rows.append((where, r.layer, r.parameter, shape, str(r.checked),
                      f"{r.max_relative_error:.2e}", mark))  # fmt: skip
     return rows
 

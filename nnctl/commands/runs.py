@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 
 from nnctl import layout
 from nnctl.commands.options import PATH
 from nnctl.commands.table import format_table
+from nnctl.fileio import user_path
+from nnctl.rungroups import RunGroup, group_runs, parse_keys
 from nnctl.runlist import SORT_KEYS, RunRow, list_runs
+from nnctl.sweep.spec import format_value
 
 HEADER = ("name", "config", "optimizer", "lr", "batch", "epochs", "best val acc", "test acc",
           "best val loss", "test loss", "train time", "status")  # fmt: skip
@@ -46,7 +48,10 @@ def _run_cells(row: RunRow) -> tuple[str, ...]:
               help="Column to sort by, best first: accuracies descending, losses and the "
                    "rest ascending; unknown values last.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
-def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
+@click.option("--group-by", "group_by", metavar="KEY[,KEY]",
+              help="One row per value of these config keys (e.g. optimizer.lr): mean ± std "
+                   "and n over the other keys (seeds).")  # fmt: skip
+def runs_command(directory: str, sort_key: str, as_json: bool, group_by: str | None) -> None:
     """List the runs in DIR (default runs/) and its sweep folders, or DIR if it is a run.
 
     Shows config, optimizer and learning rate, batch size, epochs done/planned, best
@@ -62,12 +67,16 @@ def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
       nnctl runs runs/lr-sweep --sort val_accuracy
       nnctl runs runs/lr-sweep --sort val_loss
       nnctl runs --json | jq '.[] | select(.status == "completed") | .name'
+      nnctl runs runs/lr-seeds --group-by optimizer.lr
     """
-    root = Path(directory).expanduser()
+    root = user_path(directory)
     if directory == str(layout.RUNS_ROOT) and not root.exists():
         rows = []
     else:
         rows = list_runs(root, sort_key)
+    if group_by is not None:
+        _print_groups(group_runs(rows, parse_keys(group_by)), parse_keys(group_by), as_json)
+        return
     if as_json:
         click.echo(json.dumps([asdict(row) for row in rows]))
         return
@@ -75,6 +84,31 @@ def runs_command(directory: str, sort_key: str, as_json: bool) -> None:
         click.echo(f"no runs in {directory}", err=True)
         return
     click.echo(format_table([HEADER, *map(_run_cells, rows)], right={3, 4, 5, 6, 7, 8, 9, 10}))
+
+
+def _mean_std(summary: dict, spec: str) -> str:
+    if summary["mean"] is None:
+        return "-"
+    mean = format(summary["mean"], spec)
+    return mean if summary["std"] is None else f"{mean} ± {format(summary['std'], spec)}"
+
+
+def _print_groups(groups: list[RunGroup], keys: list[str], as_json: bool) -> None:
+    """One line per group: its values, n, mean ± std of the metrics, statuses."""
+    if as_json:
+        click.echo(json.dumps([group.to_dict() for group in groups]))
+        return
+    header = (*keys, "n", "best val acc", "test acc", "epochs", "train time", "status")
+    lines = [header]
+    for group in groups:
+        m = group.metrics
+        seconds = m["train_seconds"]
+        statuses = ", ".join(f"{n} {status}" for status, n in group.statuses.items())
+        lines.append((*(format_value(v) for v in group.values.values()), str(len(group.runs)),
+                      _mean_std(m["val_accuracy"], ".4f"), _mean_std(m["test_accuracy"], ".4f"),
+                      _mean_std(m["epochs"], ".1f"), _duration(seconds["mean"]), statuses))  # fmt: skip
+    width = len(keys)
+    click.echo(format_table(lines, right=set(range(width, width + 5))))
 
 
 COMMANDS = [runs_command]

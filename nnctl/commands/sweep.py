@@ -62,7 +62,11 @@ def sweep_command(config, overrides, grid, out, jobs, backend, address, cpus_per
     A sweep file has base: (a config, relative to the file), optional set: [KEY=VALUE],
     grid: {KEY: [values]} and/or random: {trials: N, seed: S, space: {KEY: {uniform:
     [a, b]} | {loguniform: [a, b]} | {choice: [values]}}}; random samples are crossed with
-    the grid.
+    the grid. Or search: {type: grid | random | tpe, trials: N, seed: S} with space: {KEY:
+    [values] | {uniform | loguniform | int: [a, b]} | {choice: [values]}}, and optionally
+    early_stopping: {type: asha | median, metric, mode, grace_period, reduction_factor}
+    (pip install 'nnctl[search]'): tpe learns from the finished trials, the scheduler
+    stops trials that fall behind (status pruned); rerunning continues the study.
 
     \b
     Examples:
@@ -70,6 +74,7 @@ def sweep_command(config, overrides, grid, out, jobs, backend, address, cpus_per
           --grid model.layers[0].n_out=32,64 --jobs 2 --out runs/lr-width
       nnctl sweep configs/sweeps/digits-lr-width.yaml
       nnctl sweep configs/sweeps/digits-random.yaml --backend ray --address auto
+      nnctl sweep configs/sweeps/digits-tpe.yaml --jobs 2
       nnctl runs runs/lr-width --sort val_accuracy
     """
     if backend == "local" and address:

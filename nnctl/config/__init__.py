@@ -25,6 +25,7 @@ from nnctl.config.build import Experiment, build
 from nnctl.config.load import RawConfig, read_config
 from nnctl.config.overrides import apply_overrides
 from nnctl.config.validate import validate
+from nnctl.core.checks import show
 from nnctl.errors import ConfigError, ConfigErrors
 
 
@@ -77,22 +78,25 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     return Config(resolved, path, path.stem, spec, tuple(overrides))
 
 
-def config_from_mapping(data: dict, name: str = "config", source: str = "config") -> Config:
+def config_from_mapping(
+    data: dict, name: str = "config", source: str = "config", spec=None
+) -> Config:
     """Validate and resolve an already parsed config mapping (a run's or a checkpoint's).
 
     Errors name ``source`` as their file, without line numbers (there is no YAML text);
-    relative data paths resolve against the current directory. Raises ConfigError (not a
-    mapping) or ConfigErrors.
+    relative data paths resolve against the current directory. With ``spec`` (the DataSpec
+    a checkpoint recorded) no data file is opened. Raises ConfigError (not a mapping) or
+    ConfigErrors.
     """
     if not isinstance(data, dict):
-        raise ConfigError("", f"config must be a mapping of config keys; got {data!r}", source)
+        raise ConfigError("", f"config must be a mapping of config keys; got {show(data)}", source)
     raw = RawConfig(copy.deepcopy(data), source)
-    resolved, spec = _validated(raw, Path.cwd())
+    resolved, spec = _validated(raw, Path.cwd(), spec)
     return Config(resolved, None, name, spec)
 
 
-def _validated(raw: RawConfig, base_dir: Path) -> tuple[dict, object]:
-    resolved, spec, errors = validate(raw, base_dir)
+def _validated(raw: RawConfig, base_dir: Path, spec=None) -> tuple[dict, object]:
+    resolved, spec, errors = validate(raw, base_dir, spec)
     if errors:
         raise ConfigErrors(errors)
     return resolved, spec

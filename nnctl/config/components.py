@@ -5,20 +5,31 @@ an argument of the constructor, required arguments must be present, and nested c
 (a layer's ``activation`` and ``weight_init``) are checked in turn. Then the component is
 constructed, so its own range checks run, and its ``get_config()`` becomes the resolved
 spec: every argument present, defaults filled in.
+
+Blocks hold lists of layers (``layers`` of a residual, ``branches`` of a concat): every item
+is checked like a top-level layer, at its own key path (``model.layers[2].layers[1].n_out``),
+then the block is constructed from the checked children. An item ``{..., repeat: N}``
+stands for N copies, each with its own weights; the resolved list writes the copies out.
+``Origins`` remembers where each checked layer was written, so that later shape errors
+name the layer's key path even inside blocks.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from nnctl.config.paths import join
 from nnctl.core import ACTIVATIONS, INITIALIZERS, LAYERS, LOSSES
-from nnctl.core.checks import ArgumentError
+from nnctl.core.chain import repeat_count, without_repeat
+from nnctl.core.checks import ArgumentError, show
 from nnctl.core.optimizers import OPTIMIZERS
 from nnctl.core.schedules import SCHEDULES
+from nnctl.data.augment import AUGMENTATIONS
 from nnctl.errors import ConfigError, ShapeError
+from nnctl.loggers import LOGGERS
 from nnctl.registry import REQUIRED, Registry, did_you_mean
 
 
@@ -29,6 +40,11 @@ class Family:
     registry: Registry
     hidden: tuple[str, ...] = ()
     nested: dict[str, Family] = field(default_factory=dict)
+    #: Arguments holding this family's components: 1 a list of them (``layers``), 2 a list
+    #: of such lists (``branches``).
+    lists: dict[str, int] = field(default_factory=dict)
+    #: Keys an item of such a list may have besides the arguments.
+    item_keys: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -47,11 +63,19 @@ class Family:
 ACTIVATION = Family(ACTIVATIONS)
 # The gain follows the layer's activation; a loss's name and eps are internal.
 INITIALIZER = Family(INITIALIZERS, hidden=("gain",))
-LAYER = Family(LAYERS, nested={"activation": ACTIVATION, "weight_init": INITIALIZER})
+LAYER = Family(
+    LAYERS,
+    nested={"activation": ACTIVATION, "weight_init": INITIALIZER},
+    lists={"layers": 1, "branches": 2},
+    item_keys=("repeat",),
+)
 LOSS = Family(LOSSES, hidden=("name", "eps"))
 OPTIMIZER = Family(OPTIMIZERS)
 SCHEDULE = Family(SCHEDULES)
-FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE)
+# The fill of padding follows the data's preprocessing (the value of a raw 0 pixel).
+AUGMENTATION = Family(AUGMENTATIONS, hidden=("fill",))
+LOGGER = Family(LOGGERS)
+FAMILIES = (LAYER, ACTIVATION, INITIALIZER, LOSS, OPTIMIZER, SCHEDULE, AUGMENTATION, LOGGER)
 
 
 def as_spec(spec, path: str) -> dict:
@@ -62,13 +86,58 @@ def as_spec(spec, path: str) -> dict:
         if "type" not in spec:
             raise ConfigError(path, "missing key 'type'")
         return dict(spec)
-    raise ConfigError(path, f"must be a name or a mapping with 'type'; got {spec!r}")
+    raise ConfigError(path, f"must be a name or a mapping with 'type'; got {show(spec)}")
 
 
-def check_spec(family: Family, spec, path: str, errors: list[ConfigError]) -> tuple:
+@dataclass(frozen=True)
+class Origin:
+    """Where a layer object was written: its key path, and ``copies``: ``(path, k, n)`` of
+    each repeated item it belongs to (itself or an enclosing block), outermost first."""
+
+    path: str
+    copies: tuple[tuple[str, int, int], ...] = ()
+
+    def note(self) -> str:
+        """`` (copy 2 of 3)``, `` (in copy 2 of 3 of model.layers[1])`` or ``""``."""
+        parts = [
+            f"copy {k} of {n}" if path == self.path else f"in copy {k} of {n} of {path}"
+            for path, k, n in self.copies
+        ]
+        return f" ({'; '.join(parts)})" if parts else ""
+
+
+@dataclass
+class Origins:
+    """``id(layer) → Origin`` of every layer checked; the layers must stay alive."""
+
+    found: dict[int, Origin] = field(default_factory=dict)
+    copies: tuple[tuple[str, int, int], ...] = ()
+
+    def add(self, obj, path: str) -> None:
+        self.found[id(obj)] = Origin(path, self.copies)
+
+    def of(self, obj, default: str) -> Origin:
+        return self.found.get(id(obj), Origin(default))
+
+    @contextmanager
+    def copy(self, path: str, k: int, n: int):
+        """Layers checked inside belong to copy ``k`` of ``n`` of the item at ``path``."""
+        outer = self.copies
+        if n > 1:
+            self.copies = (*outer, (path, k, n))
+        try:
+            yield
+        finally:
+            self.copies = outer
+
+
+def check_spec(
+    family: Family, spec, path: str, errors: list[ConfigError], origins: Origins | None = None
+) -> tuple:
     """Check ``spec``; return ``(component, resolved spec)`` or ``(None, None)`` on errors.
 
-    Every problem found is appended to ``errors``.
+    Every problem found is appended to ``errors``; the layers checked (children included)
+    are recorded in ``origins``.
     """
     try:
         spec = as_spec(spec, path)
@@ -85,12 +154,71 @@ def check_spec(family: Family, spec, path: str, errors: list[ConfigError]) -> tu
         if key in spec:
             _, spec[key] = check_spec(sub, spec[key], join(path, key), errors)
             nested_ok = nested_ok and spec[key] is not None
+    children, child_specs = {}, {}
+    for key, depth in family.lists.items():
+        if key in spec and key in arguments:
+            where = join(path, key)
+            children[key], child_specs[key] = check_list(
+                family, spec[key], where, depth, errors, origins
+            )
+            nested_ok = nested_ok and children[key] is not None
     if missing or not nested_ok:
         return None, None
     # Construct even after unknown keys, so that bad values are reported in the same pass.
     known = {k: v for k, v in spec.items() if k in arguments}
-    result = construct(family, name, known, path, errors)
-    return result if len(errors) == before else (None, None)
+    obj, resolved = construct(family, name, {**known, **children}, path, errors)
+    if obj is None or len(errors) > before:
+        return None, None
+    if origins is not None:
+        origins.add(obj, path)
+    return obj, {**resolved, **child_specs}  # the children's specs in argument order
+
+
+def check_list(family: Family, items, path: str, depth: int, errors: list, origins=None):
+    """Check a list of components (``depth`` 1) or a list of such lists (2).
+
+    Returns ``(objects, resolved specs)``, each repeated item written out as its copies
+    (fresh objects, each with its own weights once built), or ``(None, None)`` on errors.
+    """
+    kind = family.kind if depth == 1 else f"{family.kind} list"
+    if not isinstance(items, list):
+        errors.append(ConfigError(path, f"must be a list of {kind}s; got {items!r}"))
+        return None, None
+    if depth > 1:
+        checked = [
+            check_list(family, value, join(path, j), depth - 1, errors, origins)
+            for j, value in enumerate(items)
+        ]
+        if any(objects is None for objects, _ in checked):
+            return None, None
+        return [objects for objects, _ in checked], [specs for _, specs in checked]
+    objects, specs, ok = [], [], True
+    for index, item in enumerate(items):
+        copies = _check_item(family, item, join(path, index), errors, origins)
+        ok = ok and copies is not None
+        if copies is not None:
+            objects += [obj for obj, _ in copies]
+            specs += [resolved for _, resolved in copies]
+    return (objects, specs) if ok else (None, None)
+
+
+def _check_item(family: Family, item, path: str, errors: list, origins) -> list | None:
+    """``[(component, resolved spec)]``, one per copy of a list item (``repeat``)."""
+    try:
+        n = repeat_count(item, path)
+    except ConfigError as error:
+        errors.append(error)
+        return None
+    spec, origins = without_repeat(item), origins if origins is not None else Origins()
+    copies = []
+    for k in range(1, n + 1):
+        with origins.copy(path, k, n):
+            # copies after the first are checked again only to get their own objects
+            obj, resolved = check_spec(family, spec, path, errors if k == 1 else [], origins)
+        if obj is None:
+            return None
+        copies.append((obj, resolved))
+    return copies
 
 
 def _check_keys(family, name, spec, arguments, path, errors) -> bool:

@@ -5,6 +5,10 @@ order) is applied first; the file's own keys are deep-merged on top: mappings me
 key, anything else (lists included) is replaced, and so is a component mapping whose
 ``type`` changes (``{type: adam, beta1: 0.8}`` under ``{type: sgd}`` keeps no ``beta1``). Every key path keeps the file and line it
 was written at, so later errors can point at it.
+
+A chain is at most ``MAX_EXTENDS_DEPTH`` files deep, at most ``MAX_FILES`` files are read
+for one config (a file extended twice counts twice), and all of them together hold at most
+``yamlio.MAX_NODES`` values.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnctl.config.paths import join
-from nnctl.config.yamlio import load_yaml, read_text
+from nnctl.config.yamlio import Budget, load_yaml, read_text
+from nnctl.core.checks import cut, show
 from nnctl.errors import ConfigError
 
 Location = tuple[str, int | None]
+MAX_EXTENDS_DEPTH = 32
+MAX_FILES = 256
 
 
 @dataclass
@@ -40,19 +47,35 @@ class RawConfig:
         return self.file, None
 
 
+@dataclass
+class _Reading:
+    """What reading one config has used so far: values (aliases expanded) and files."""
+
+    budget: Budget = field(default_factory=Budget)
+    files: int = 0
+
+
 def read_config(path: str | Path) -> RawConfig:
-    """Read ``path`` and everything it extends; ConfigError on unreadable files or cycles."""
-    return _read(Path(path), str(path), ())
+    """Read ``path`` and everything it extends; ConfigError on unreadable files, cycles,
+    chains that are too long and configs that are too large."""
+    return _read(Path(path), str(path), (), _Reading())
 
 
-def _read(path: Path, shown: str, chain: tuple[Path, ...]) -> RawConfig:
+def _read(path: Path, shown: str, chain: tuple[Path, ...], reading: _Reading) -> RawConfig:
     resolved = path.resolve()
     if resolved in chain:
         names = " -> ".join([*(p.name for p in chain), path.name])
-        raise ConfigError("extends", f"extends cycle: {names}", file=shown)
-    data, lines = load_yaml(read_text(path, shown), shown)
+        raise ConfigError("extends", f"extends cycle: {cut(names)}", file=shown)
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        problem = f"extends chain longer than {MAX_EXTENDS_DEPTH} files (from {chain[0].name})"
+        raise ConfigError("extends", problem, file=shown)
+    reading.files += 1
+    if reading.files > MAX_FILES:
+        problem = f"more than {MAX_FILES} files to read through extends"
+        raise ConfigError("extends", problem, file=shown)
+    data, lines = load_yaml(read_text(path, shown), shown, reading.budget)
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"{data!r}"
+        kind = "a list" if isinstance(data, list) else f"{show(data)}"
         raise ConfigError(
             "",
             f"top level must be a mapping of config keys (seed, data, model, ...); got {kind}",
@@ -68,7 +91,7 @@ def _read(path: Path, shown: str, chain: tuple[Path, ...]) -> RawConfig:
         key = "extends" if isinstance(bases, str) else f"extends[{index}]"
         base_path = path.parent / base
         try:
-            raw = _read(base_path, str(base_path), (*chain, resolved))
+            raw = _read(base_path, str(base_path), (*chain, resolved), reading)
         except ConfigError as error:
             if error.path == "extends" or error.file != str(base_path) or error.line:
                 raise
@@ -84,7 +107,7 @@ def _base_list(bases, own: RawConfig) -> list[str]:
     if not isinstance(items, list) or not items or not all(isinstance(b, str) for b in items):
         file, line = own.locations.get("extends", (own.file, None))
         raise ConfigError(
-            "extends", f"must be a file path or a list of paths; got {bases!r}", file, line
+            "extends", f"must be a file path or a list of paths; got {show(bases)}", file, line
         )
     return items
 

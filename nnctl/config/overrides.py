@@ -12,7 +12,9 @@ from __future__ import annotations
 import yaml
 
 from nnctl.config.components import (
+    AUGMENTATION,
     LAYER,
+    LOGGER,
     LOSS,
     OPTIMIZER,
     SCHEDULE,
@@ -22,6 +24,7 @@ from nnctl.config.load import RawConfig
 from nnctl.config.paths import format_path, parse_path
 from nnctl.config.schema import section_keys
 from nnctl.config.yamlio import parse_scalar
+from nnctl.core.checks import show
 from nnctl.errors import ConfigError, ConfigErrors
 from nnctl.registry import did_you_mean
 
@@ -30,12 +33,12 @@ def split_override(text: str) -> tuple[tuple, object]:
     """``"optimizer.lr=0.01"`` → ``(("optimizer", "lr"), 0.01)``; ValueError if malformed."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"expected KEY=VALUE (e.g. optimizer.lr=0.01); got {text!r}")
+        raise ValueError(f"expected KEY=VALUE (e.g. optimizer.lr=0.01); got {show(text)}")
     try:
         parsed = parse_scalar(value)
     except yaml.YAMLError as error:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ValueError(f"cannot read the value of {text!r} as YAML: {problem}") from None
+        raise ValueError(f"cannot read the value of {show(text)} as YAML: {problem}") from None
     return parse_path(key.strip()), parsed
 
 
@@ -112,7 +115,7 @@ def _check_key(node, key: str, here: tuple) -> None:
 
 
 def _kind(value) -> str:
-    return "a list" if isinstance(value, list) else repr(value)
+    return "a list" if isinstance(value, list) else show(value)
 
 
 def _child(node, key, path: tuple):
@@ -132,13 +135,29 @@ def component_family(path: tuple) -> Family | None:
         return SCHEDULE
     if path == ("model", "loss"):
         return LOSS
+    if len(path) == 3 and path[:2] == ("data", "augment") and isinstance(path[2], int):
+        return AUGMENTATION
+    if len(path) == 3 and path[:2] == ("train", "loggers") and isinstance(path[2], int):
+        return LOGGER
     if len(path) >= 3 and path[:2] == ("model", "layers") and isinstance(path[2], int):
-        rest = path[3:]
+        rest = _below_blocks(path[3:])
         if not rest:
             return LAYER
         if len(rest) == 1 and rest[0] in LAYER.nested:
             return LAYER.nested[rest[0]]
     return None
+
+
+def _below_blocks(rest: tuple) -> tuple | None:
+    """What follows the innermost layer of ``rest`` (``layers, 1`` or ``branches, 0, 2``
+    steps lead into a block's children); None if a step does not."""
+    while rest and rest[0] in LAYER.lists:
+        depth = LAYER.lists[rest[0]]
+        steps = rest[1 : 1 + depth]
+        if len(steps) < depth or not all(isinstance(step, int) for step in steps):
+            return None
+        rest = rest[1 + depth :]
+    return rest
 
 
 def known_keys(node: dict, path: tuple) -> tuple[str, ...] | None:
@@ -152,7 +171,8 @@ def known_keys(node: dict, path: tuple) -> tuple[str, ...] | None:
     name = node.get("type")
     if name is None:
         names = family.registry.names()
-        return ("type", *sorted({a for n in names for a in family.arguments(n)}))
+        arguments = sorted({a for n in names for a in family.arguments(n)})
+        return ("type", *arguments, *family.item_keys)
     if name not in family.registry:
         return None
-    return ("type", *family.arguments(name))
+    return ("type", *family.arguments(name), *family.item_keys)

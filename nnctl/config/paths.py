@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from nnctl.core.checks import show
+
 Key = str | int
 Path = tuple[Key, ...]
 
@@ -39,7 +41,7 @@ def parse_path(text: str) -> Path:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match or (pos == 0 and text.startswith(".")):
-            raise ValueError(f"cannot parse key path {text!r} at position {pos + 1}")
+            raise ValueError(f"cannot parse key path {show(text)} at position {pos + 1}")
         name, index, dotted_index = match.groups()
         parts.append(name if name is not None else int(index or dotted_index))
         pos = match.end()

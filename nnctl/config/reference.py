@@ -11,8 +11,10 @@ import inspect
 
 from nnctl.config.components import (
     ACTIVATION,
+    AUGMENTATION,
     INITIALIZER,
     LAYER,
+    LOGGER,
     LOSS,
     OPTIMIZER,
     SCHEDULE,
@@ -21,6 +23,7 @@ from nnctl.config.components import (
 from nnctl.config.schema import TRAIN, TRAIN_SECTIONS, Field
 from nnctl.core.network import DTYPES
 from nnctl.data import DATA_DEFAULTS, DATASETS, LOADERS
+from nnctl.data.config import BUILTIN_KEYS, KEY_DOCS, OPTIONAL_KEYS, USER_KEYS
 from nnctl.registry import REQUIRED
 
 INTRO = """\
@@ -36,7 +39,7 @@ A config is one YAML file (read with the safe loader: plain data only). Top-leve
 | `seed` | `0` | seeds weight initialisation, dropout and shuffling (integer >= 0) |
 | `extends` | none | a path (relative to this file) or a list of paths to configs this one builds on |
 | `data` | required | the data set; see [data](#data) |
-| `model` | required | `layers`, `loss`, `dtype`; see [model](#model) |
+| `model` | required | `layers`, `loss`, `dtype`, `init_from`, `freeze`; see [model](#model) |
 | `optimizer` | required | an optimizer component; see [optimizers](#optimizers) |
 | `schedule` | `null` | a learning-rate schedule component; see [schedules](#schedules) |
 | `train` | all defaults | the training loop; see [train](#train) |
@@ -61,6 +64,80 @@ file may be set if the schema knows it (an argument of that component, a `train`
 """
 
 
+#: Data keys that are not in DATA_DEFAULTS: what happens when they are left out.
+NO_DEFAULT = {
+    "dataset": "required",
+    "type": "required",
+    "data_dir": "`null`",
+    "test": "`null`",
+    "task": "inferred",
+    "n_classes": "inferred",
+    "augment": "`[]` (none)",
+}
+DATA_NOTES = [
+    "`label_column` is a column name, an index or a list of names (several regression",
+    "targets, or the label columns of `task: multilabel`); the default is the last column.",
+    "Text labels (CSV cells, npz strings) name the classes, numbered in sorted order.",
+    "",
+    "`task` is guessed from the labels when absent, but never `multilabel`: with it every",
+    "label column (csv `label_column: [a, b, ...]`, or an npz `y` of shape (N, labels)) is",
+    "one yes/no label of 0 or 1, for `binary_cross_entropy`; its accuracy is the fraction of",
+    "labels right (output > 0.5).",
+    "",
+    "For regression, set `task: regression`, a loss such as `l2` and a last layer with one",
+    "output per target:",
+    "",
+    "```yaml",
+    "data: {type: csv, path: houses.csv, label_column: price, task: regression}",
+    "model:",
+    "  layers:",
+    "    - {type: fully_connected, n_out: 32, activation: relu}",
+    "    - {type: fully_connected, n_out: 1}",
+    "  loss: l2",
+    "```",
+    "",
+    "`nnctl check` reads the data's headers and labels (shapes, sizes, classes) and refuses",
+    "a config whose training cannot fit in memory; `nnctl check --data` loads the data too.",
+]
+
+
+AUGMENT_NOTE = """\
+`data.augment` lists augmentations applied in order to each training batch (never to
+validation, test, `eval` or `predict`), vectorized over the batch, with random draws seeded
+from `seed` and the step, so a resumed run is bit-identical (`train_loss` and
+`train_accuracy` are measured on the augmented batches). Image data only
+(rows x cols x channels; not with `flatten: true`). Values are in the units of the
+normalized input (`std: 0.1` is a tenth of the training standard deviation with
+`normalize: standard`); padding and uncovered corners are filled with the normalized value
+of a raw 0 (black) pixel. `nnctl data preview CONFIG` draws examples and their
+augmentations.
+
+```yaml
+data:
+  dataset: fashion_mnist
+  augment:
+    - {type: random_crop, pad: 2}
+    - {type: flip, horizontal: true, p: 0.5}
+```"""
+
+
+LOGGERS_NOTE = """\
+`train.loggers` lists where each epoch's metrics go, default `[csv]`. Every run writes
+`metrics.jsonl` and `metrics.csv` (resume, `nnctl runs` and `nnctl plot` read them), so
+`csv` is always in the resolved list; `tensorboard` and `mlflow` add to it, each needing its
+extra (`pip install 'nnctl[tensorboard]'`, `'nnctl[mlflow]'`): without it, or with an
+MLflow server that cannot be reached, training stops with one line before the run
+directory is created. A logger that fails later is switched off with a warning; training
+goes on. Resuming continues the same TensorBoard series and MLflow run, each step once.
+
+```yaml
+train:
+  loggers:
+    - {type: tensorboard, log_every: 50}
+    - {type: mlflow, tracking_uri: http://127.0.0.1:5000, experiment: digits}
+```"""
+
+
 def _value(value) -> str:
     if value is REQUIRED:
         return "required"
@@ -74,7 +151,8 @@ def _value(value) -> str:
 
 
 def _summary(obj) -> str:
-    doc = inspect.getdoc(obj) or ""
+    """The first paragraph of ``obj``'s own docstring (never one it inherits)."""
+    doc = inspect.cleandoc(vars(obj).get("__doc__") or "")
     return " ".join(doc.split("\n\n")[0].split())
 
 
@@ -111,8 +189,10 @@ def _field_rows(fields: dict[str, Field]) -> list[str]:
 
 def data_section() -> list[str]:
     lines = ["## data", "", "Either `dataset: NAME` (built-in) or `type: LOADER` (your files).", ""]
-    lines += ["| key | default |", "|---|---|"]
-    lines += [f"| `{k}` | {_value(v)} |" for k, v in DATA_DEFAULTS.items()]
+    lines += ["| key | default | meaning |", "|---|---|---|"]
+    for key in (*BUILTIN_KEYS, *USER_KEYS, *DATA_DEFAULTS, *OPTIONAL_KEYS):
+        default = _value(DATA_DEFAULTS[key]) if key in DATA_DEFAULTS else NO_DEFAULT[key]
+        lines.append(f"| `{key}` | {default} | {KEY_DOCS[key]} |")
     lines += ["", "Built-in data sets:", "", "| dataset | input shape | classes |", "|---|---|---|"]
     for name, cls in DATASETS.items():
         shape = "x".join(map(str, cls.input_shape))
@@ -121,6 +201,7 @@ def data_section() -> list[str]:
     for name, cls in LOADERS.items():
         keys = ", ".join(f"`{k}` ({_value(v)})" for k, v in cls.keys.items())
         lines.append(f"- `{name}`: {keys}")
+    lines += ["", *DATA_NOTES]
     return [*lines, ""]
 
 
@@ -133,12 +214,38 @@ def model_section() -> list[str]:
         "| `layers` | required | a non-empty list of [layers](#layers) |",
         "| `loss` | required | a [loss](#losses) component: a name or `{type: NAME, ...}` |",
         f"| `dtype` | `float32` | one of {', '.join(DTYPES)} |",
+        (
+            "| `init_from` | none | a run directory or checkpoint to start from (fine-tuning): "
+            "arrays matching by layer position and shape are copied, the rest keep their fresh "
+            "initialization and are listed; relative to the config file |"
+        ),
+        (
+            "| `freeze` | `[]` | layers the optimizer leaves unchanged (no update, no weight "
+            "decay): indices (negative count from the end) or layer type names (every layer of "
+            "that type) |"
+        ),
         "",
         "Input shapes come from the data set (images are rows x cols x channels). A",
         "`fully_connected` layer after an image flattens it itself: no explicit `flatten` is",
         "needed. Every layer's output shape is checked before anything runs: a kernel larger",
         "than its input, a `softmax` that is not on the last layer, a last width that is not",
         "the number of classes, or `cross_entropy` on a regression target are errors.",
+        "",
+        "**Blocks.** `residual` and `concat` hold layers: `layers` is a list of layers like",
+        "`model.layers`, `branches` a list of such lists. Their items are checked like",
+        "top-level layers, each error naming its own key path (`model.layers[2].layers[1].n_out`)",
+        "and line; blocks nest, and branches whose shapes disagree are errors naming both shapes.",
+        "",
+        "**repeat.** Any item of a layer list (top-level or in a block) may carry `repeat: N`:",
+        "N copies of that layer or block, each with its own weights. The resolved config",
+        "(`nnctl config`, a run's `config.yaml`) writes the copies out, so positions there, in",
+        "`nnctl summary` and in checkpoints count every copy.",
+        "",
+        "**Losses and outputs.** `cross_entropy` is for classification after a `softmax`;",
+        "`binary_cross_entropy` for multi-label (`data.task: multilabel`) or classification",
+        "targets after a `sigmoid`; `huber` and `l1` for regression; `l2` for any target.",
+        "`class_weights: balanced` gives class c the weight n / (classes * count_c) from the",
+        "training labels; `nnctl train` writes the weights into the run's config.",
         "",
     ]
 
@@ -148,6 +255,7 @@ def train_section() -> list[str]:
     for key, (_, nullable) in TRAIN_SECTIONS.items():
         default = "`null`" if nullable else "all defaults"
         lines.append(f"| `{key}` | {default} | a mapping, see [train.{key}](#train{key}) |")
+    lines.append("| `loggers` | `[csv]` | a list of [loggers](#loggers) |")
     lines.append("")
     for key, (fields, nullable) in TRAIN_SECTIONS.items():
         default = "`null` (off); a mapping turns it on" if nullable else "a mapping"
@@ -168,7 +276,10 @@ def train_section() -> list[str]:
 def generate() -> str:
     lines = [INTRO, *data_section(), *model_section(), *train_section()]
     lines += family_section(
-        "Layers", LAYER, "`activation` and `weight_init` are components too (see below)."
+        "Layers",
+        LAYER,
+        "`activation` and `weight_init` are components too (see below); `layers` and "
+        "`branches` hold layer lists (see [blocks](#model)); every layer may carry `repeat`.",
     )
     lines += family_section("Activations", ACTIVATION)
     lines += family_section(
@@ -177,6 +288,8 @@ def generate() -> str:
     lines += family_section("Losses", LOSS)
     lines += family_section("Optimizers", OPTIMIZER)
     lines += family_section("Schedules", SCHEDULE)
+    lines += family_section("Augmentations", AUGMENTATION, AUGMENT_NOTE)
+    lines += family_section("Loggers", LOGGER, LOGGERS_NOTE)
     return "\n".join(lines).rstrip() + "\n"
 
 

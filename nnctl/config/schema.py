@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nnctl.config.components import LOGGER, check_spec
 from nnctl.config.paths import join
-from nnctl.core.checks import is_int, is_real
+from nnctl.core.checks import is_int, is_real, show
 from nnctl.errors import ConfigError
 from nnctl.monitor import resolve_mode
-from nnctl.registry import did_you_mean
+from nnctl.registry import compact, did_you_mean
 
 TOP_KEYS = ("seed", "extends", "data", "model", "optimizer", "schedule", "train")
-MODEL_KEYS = ("layers", "loss", "dtype")
+MODEL_KEYS = ("layers", "loss", "dtype", "init_from", "freeze")
 MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
 MODES = ("min", "max", "auto")
 
@@ -80,6 +81,9 @@ TRAIN = {
     "epochs": int_at_least(1, 10),
     "test_checkpoint": one_of(("best", "last"), "best"),
 }
+#: ``train.loggers``: where metrics go besides metrics.jsonl/.csv, which every run writes
+#: (the ``csv`` logger, always first in the resolved list).
+DEFAULT_LOGGERS = ("csv",)
 #: Sub-sections of ``train:``: fields, and whether the section may be null (disabled).
 TRAIN_SECTIONS = {
     "checkpoint": (CHECKPOINT, False),
@@ -106,14 +110,14 @@ def resolve_fields(
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        errors.append(ConfigError(path, f"must be a mapping; got {value!r}"))
+        errors.append(ConfigError(path, f"must be a mapping; got {show(value)}"))
         return {}
     errors += unknown_keys(value, fields, path or "top level", path or "the config")
     out = {}
     for key, field in fields.items():
         if key in value:
             if not field.check(value[key]):
-                errors.append(ConfigError(join(path, key), f"{field.rule}; got {value[key]!r}"))
+                errors.append(ConfigError(join(path, key), f"{field.rule}; got {show(value[key])}"))
             out[key] = value[key]
         else:
             default = field.default
@@ -126,11 +130,12 @@ def resolve_fields(
 def resolve_train(value, has_validation: bool, task: str | None, errors: list) -> dict:
     """The ``train:`` section with every default filled in; problems go to ``errors``."""
     if value is not None and not isinstance(value, dict):
-        errors.append(ConfigError("train", f"must be a mapping; got {value!r}"))
+        errors.append(ConfigError("train", f"must be a mapping; got {show(value)}"))
         return resolve_train({}, has_validation, task, [])
     value = dict(value or {})
     sections = {key: value.pop(key) for key in TRAIN_SECTIONS if key in value}
-    errors += unknown_keys(value, [*TRAIN, *TRAIN_SECTIONS], "train", "train")
+    loggers = value.pop("loggers", None)
+    errors += unknown_keys(value, train_keys(), "train", "train")
     known = {k: v for k, v in value.items() if k in TRAIN}
     out = resolve_fields(known, TRAIN, "train", has_validation, errors)
     for key, (fields, nullable) in TRAIN_SECTIONS.items():
@@ -141,7 +146,35 @@ def resolve_train(value, has_validation: bool, task: str | None, errors: list) -
             continue
         out[key] = resolve_fields(section, fields, path, has_validation, errors)
         _check_monitor(out[key], path, has_validation, task, errors)
+    out["loggers"] = resolve_loggers(loggers, errors)
     return out
+
+
+def train_keys() -> tuple[str, ...]:
+    return (*TRAIN, *TRAIN_SECTIONS, "loggers")
+
+
+def resolve_loggers(value, errors: list) -> list:
+    """``train.loggers`` checked as components, defaults filled, ``csv`` first."""
+    if value is None:
+        value = list(DEFAULT_LOGGERS)
+    if not isinstance(value, list):
+        rule = "must be a list of loggers, e.g. [csv, tensorboard]"
+        errors.append(ConfigError("train.loggers", f"{rule}; got {show(value)}"))
+        return list(DEFAULT_LOGGERS)
+    resolved, seen = [], {}
+    for index, item in enumerate(value):
+        path = f"train.loggers[{index}]"
+        _, spec = check_spec(LOGGER, item, path, errors)
+        if spec is None:
+            continue
+        if spec["type"] in seen:
+            also = f"train.loggers[{seen[spec['type']]}]"
+            errors.append(ConfigError(path, f"{spec['type']} is listed twice (also {also})"))
+            continue
+        seen[spec["type"]] = index
+        resolved.append(compact(spec))
+    return [*DEFAULT_LOGGERS, *(spec for spec in resolved if spec not in DEFAULT_LOGGERS)]
 
 
 def _check_monitor(section: dict, path: str, has_validation: bool, task, errors) -> None:
@@ -172,7 +205,7 @@ def section_keys(path: tuple) -> tuple[str, ...] | None:
     if path == ("model",):
         return MODEL_KEYS
     if path == ("train",):
-        return (*TRAIN, *TRAIN_SECTIONS)
+        return train_keys()
     if len(path) == 2 and path[0] == "train" and path[1] in TRAIN_SECTIONS:
         return tuple(TRAIN_SECTIONS[path[1]][0])
     return None

@@ -8,26 +8,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nnctl.config.components import OPTIMIZER, SCHEDULE, check_spec
+from nnctl.config.components import AUGMENTATION, OPTIMIZER, SCHEDULE, check_spec
 from nnctl.config.load import RawConfig
+from nnctl.config.memory import memory_error, train_batch
 from nnctl.config.model import resolve_model
 from nnctl.config.schema import TOP_KEYS, resolve_train, unknown_keys
+from nnctl.core.checks import show
 from nnctl.data import DATA_DEFAULTS, describe, resolve_data_config, validate_data_config
 from nnctl.errors import ConfigError, ConfigErrors, DataError
 
 
-def validate(raw: RawConfig, base_dir: Path) -> tuple[dict, object, list[ConfigError]]:
-    """``(resolved config, DataSpec or None, located errors)`` of a merged raw config."""
+def validate(raw: RawConfig, base_dir: Path, spec=None) -> tuple[dict, object, list[ConfigError]]:
+    """``(resolved config, DataSpec or None, located errors)`` of a merged raw config.
+
+    With ``spec`` (a checkpoint's record of its data) the model is checked against it and
+    no data file is opened; otherwise the data is described from its files' headers.
+    """
     data = raw.data
     errors = unknown_keys(data, [k for k in TOP_KEYS if k != "extends"], "", "the config")
     resolved = {"seed": _check_seed(data, errors)}
-    resolved["data"], spec = _check_data(data.get("data"), base_dir, errors)
+    resolved["data"], spec = _check_data(data.get("data"), base_dir, errors, spec)
+    _check_augment(data.get("data"), resolved["data"], spec, errors)
     has_validation = _has_validation(resolved["data"], data.get("data"), spec)
-    resolved["model"], _ = resolve_model(data.get("model"), spec, errors)
+    batch_size = resolved["data"].get("batch_size")
+    resolved["model"], _ = resolve_model(data.get("model"), spec, errors, base_dir, batch_size)
     resolved["optimizer"] = _check_optimizer(data, errors)
     resolved["schedule"] = _check_schedule(data.get("schedule"), errors)
     task = spec.task if spec is not None else None
     resolved["train"] = resolve_train(data.get("train"), has_validation, task, errors)
+    if not errors and spec is not None:  # what cannot fit in memory, before anything allocates
+        batch = train_batch(resolved["data"], spec)
+        too_large = memory_error(resolved["model"], spec, batch, "data.batch_size")
+        errors += [too_large] if too_large else []
     return resolved, spec, [_locate(error, raw) for error in errors]
 
 
@@ -41,21 +53,22 @@ def _locate(error: ConfigError, raw: RawConfig) -> ConfigError:
 def _check_seed(data: dict, errors: list) -> int:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        errors.append(ConfigError("seed", f"must be a non-negative integer; got {seed!r}"))
+        errors.append(ConfigError("seed", f"must be a non-negative integer; got {show(seed)}"))
     return seed
 
 
-def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
+def _check_data(value, base_dir: Path, errors: list, known=None) -> tuple[dict, object]:
     if value is None:
         errors.append(ConfigError("", "missing required section 'data' (e.g. dataset: digits)"))
         return {}, None
     found = validate_data_config(value, "data")
     if found:
         errors.extend(found)
-        return value if isinstance(value, dict) else {}, _describe_without(value, found, base_dir)
+        spec = known if known is not None else _describe_without(value, found, base_dir)
+        return value if isinstance(value, dict) else {}, spec
     try:
         resolved = resolve_data_config(value, "data", base_dir)
-        return resolved, describe(resolved)
+        return resolved, known if known is not None else describe(resolved)
     except ConfigErrors as error:
         errors.extend(error.errors)
     except ConfigError as error:
@@ -63,6 +76,30 @@ def _check_data(value, base_dir: Path, errors: list) -> tuple[dict, object]:
     except DataError as error:
         errors.append(ConfigError("data", str(error)))
     return value, None
+
+
+def _check_augment(value, resolved: dict, spec, errors: list) -> None:
+    """Check every entry of ``data.augment`` as a component and put the resolved list (all
+    defaults filled in) into ``resolved``; augmenting needs images (rows, cols, channels)."""
+    specs = value.get("augment") if isinstance(value, dict) else None
+    if not specs or not isinstance(specs, list):  # none, or not a list (reported already)
+        return
+    if spec is not None and len(spec.input_shape) != 3:
+        flat = " (data.flatten is true)" if value.get("flatten") is True else ""
+        errors.append(
+            ConfigError(
+                "data.augment",
+                "augmentation needs image data (rows, cols, channels); "
+                f"{spec.name} has examples of shape {tuple(spec.input_shape)}{flat}",
+            )
+        )
+        return
+    checked = [
+        check_spec(AUGMENTATION, item, f"data.augment[{index}]", errors)[1]
+        for index, item in enumerate(specs)
+    ]
+    if "augment" in resolved and None not in checked:
+        resolved["augment"] = checked
 
 
 def _describe_without(value, found: list[ConfigError], base_dir: Path):

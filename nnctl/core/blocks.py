@@ -8,8 +8,10 @@ gradient arrays (read on every access, since layers replace their gradient array
 backward). ``training``, ``rng`` and ``dtype`` set on a block reach every child, and
 ``needs_input_grad`` the children that receive the block's input. Blocks nest.
 
-Children are given as layers or as layer specs (``"flatten"``, ``{type: conv2d, ...}``),
-built through the ``LAYERS`` registry; ``get_config`` nests the children's configs.
+Children are given as layers or as layer specs (``"flatten"``, ``{type: conv2d, ...}``,
+``{..., repeat: N}`` for N copies), built through the ``LAYERS`` registry (``chain.py``);
+``get_config`` nests the children's configs. ``walk(input_shape)`` lists the children with
+their input shapes without building, for parameter counts, FLOPs and the summary.
 """
 
 from __future__ import annotations
@@ -20,89 +22,23 @@ import numpy as np
 
 from nnctl.core import checks
 from nnctl.core.activations import initialize_activation
+from nnctl.core.chain import (
+    add_all,
+    chain_backward,
+    chain_forward,
+    chain_walk,
+    initialize_layer,
+    initialize_layers,
+    shape_text,
+)
 from nnctl.core.layers import LAYERS, Layer
 from nnctl.core.projection import Projection, matching_stride
-from nnctl.errors import ConfigError, ShapeError
+from nnctl.errors import ShapeError
 from nnctl.registry import compact
 
+__all__ = ["SHORTCUTS", "Block", "Concat", "Residual", "initialize_layer"]
+
 SHORTCUTS = ("auto", "identity", "projection")
-
-
-def initialize_layer(spec, path: str = "") -> Layer:
-    """A Layer from an instance, a name or a ``{type: ..., ...}`` mapping.
-
-    Inside a block (``path`` given, e.g. ``layers[1]``) every error is a ConfigError whose
-    path starts there (``layers[1].n_out``), nested blocks adding their own steps.
-    """
-    if isinstance(spec, Layer):
-        return spec
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(path, f"must be a layer name or a mapping with 'type'; got {spec!r}")
-    kwargs = dict(spec)
-    cls = LAYERS.get(kwargs.pop("type"), f"{path}.type" if path else "type")
-    try:
-        return cls(**kwargs)
-    except ConfigError as error:
-        if not path:
-            raise
-        raise ConfigError(f"{path}.{error.path}" if error.path else path, error.message) from error
-    except (TypeError, ValueError) as error:
-        if not path:
-            raise
-        raise ConfigError(path, str(error)) from error
-
-
-def initialize_layers(specs, path: str) -> list[Layer]:
-    """A list of layer specs as layers; ``path`` names the list (``layers``)."""
-    if not isinstance(specs, (list, tuple)):
-        raise ConfigError(path, f"must be a list of layers; got {specs!r}")
-    return [initialize_layer(spec, f"{path}[{i}]") for i, spec in enumerate(specs)]
-
-
-def _shape(shape) -> str:
-    return str(tuple(shape))
-
-
-def chain_shapes(layers, input_shape, where: str) -> tuple[int, ...]:
-    """The output shape of ``layers`` applied in order; ShapeErrors name the position."""
-    shape = tuple(input_shape)
-    for i, layer in enumerate(layers):
-        try:
-            shape = tuple(layer.output_shape(shape))
-        except ShapeError as error:
-            raise ShapeError(f"{where}[{i}]: {error}") from error
-    return shape
-
-
-def chain_count(layers, input_shape) -> int:
-    """Parameters of ``layers`` applied in order to ``input_shape``, without building."""
-    total, shape = 0, tuple(input_shape)
-    for layer in layers:
-        total += layer.parameter_count(shape)
-        shape = tuple(layer.output_shape(shape))
-    return total
-
-
-def chain_forward(layers, X: np.ndarray) -> np.ndarray:
-    for layer in layers:
-        X = layer.forward(X)
-    return X
-
-
-def chain_backward(layers, dLdY: np.ndarray):
-    for layer in reversed(layers):
-        dLdY = layer.backward(dLdY)
-    return dLdY
-
-
-def add_all(arrays) -> np.ndarray:
-    """The sum of a list of arrays as a new array (the inputs may be views of others)."""
-    total = arrays[0] + arrays[1] if len(arrays) > 1 else arrays[0].copy()
-    for array in arrays[2:]:
-        total += array
-    return total
 
 
 class Block(Layer):
@@ -110,8 +46,10 @@ class Block(Layer):
 
     Subclasses set up their children before calling ``super().__init__()`` and define
     ``named_children()`` (every child with its dotted prefix, in build order),
-    ``entry_children()`` (the children that receive the block's input), ``output_shape``,
-    ``_build_children``, ``_count``, ``forward`` and ``backward``.
+    ``entry_children()`` (the children that receive the block's input), ``walk`` (the
+    children with their input shapes, without building), ``output_shape``,
+    ``_build_children``, ``forward`` and ``backward``. Parameters, FLOPs and the smallest
+    training batch are the children's, from ``walk``; ``_own_flops`` adds the block's own.
     """
 
     def __init__(self) -> None:
@@ -225,12 +163,22 @@ class Block(Layer):
         raise NotImplementedError
 
     def parameter_count(self, input_shape=None) -> int:
+        """The children's parameters (the shortcut's included) for ``input_shape``."""
         if input_shape is None:
             return super().parameter_count()
-        return self._count(tuple(input_shape))
+        return sum(child.parameter_count(shape) for _, child, shape in self.walk(input_shape))
 
-    def _count(self, input_shape) -> int:
-        raise NotImplementedError
+    def flops(self, input_shape) -> int:
+        """The children's operations plus the block's own (``_own_flops``)."""
+        children = sum(child.flops(shape) for _, child, shape in self.walk(input_shape))
+        return children + self._own_flops(tuple(input_shape))
+
+    def _own_flops(self, input_shape) -> int:
+        return 0
+
+    def min_training_batch(self, input_shape) -> int:
+        rows = self.walk(input_shape)
+        return max([1, *(child.min_training_batch(shape) for _, child, shape in rows)])
 
 
 @LAYERS.register("residual")
@@ -255,7 +203,7 @@ class Residual(Block):
     def __init__(self, layers, shortcut: str = "auto", activation="relu") -> None:
         self.layers = initialize_layers(layers, "layers")
         if not self.layers:
-            raise ValueError("layers must be a non-empty list of layers; got []")
+            raise checks.ArgumentError("layers", "must be a non-empty list of layers; got []")
         self.shortcut = checks.choice("shortcut", shortcut, SHORTCUTS)
         self.activation = initialize_activation(activation)
         self.projection: Projection | None = None
@@ -278,7 +226,7 @@ class Residual(Block):
             if not same:
                 raise ShapeError(
                     f"residual: an identity shortcut needs the layers to keep the input shape "
-                    f"{_shape(input_shape)}; they give {_shape(out_shape)} "
+                    f"{shape_text(input_shape)}; they give {shape_text(out_shape)} "
                     f"(use shortcut: projection or auto)"
                 )
             return None
@@ -289,15 +237,31 @@ class Residual(Block):
             strides = tuple(matching_stride(n, m) for n, m in zip(input_shape[:2], out_shape[:2]))
         if strides is None or None in strides:
             raise ShapeError(
-                f"residual: no strided 1x1 projection maps the input shape {_shape(input_shape)} "
-                f"to the layers' output shape {_shape(out_shape)}"
+                f"residual: no strided 1x1 projection maps the input shape {shape_text(input_shape)} "
+                f"to the layers' output shape {shape_text(out_shape)}"
             )
         return strides or (1, 1)
 
+    def walk(self, input_shape):
+        """``(name, child, input shape)`` of ``F``'s layers, then of the projection when the
+        shortcut projects (built or not)."""
+        rows, out_shape = chain_walk(self.layers, input_shape, "residual layers")
+        stride = self._shortcut_stride(input_shape, out_shape)
+        if stride is not None:
+            projection = self.projection
+            if projection is None or self.input_shape != tuple(input_shape):
+                projection = Projection(out_shape[-1], stride)
+            rows.append(("shortcut", projection, tuple(input_shape)))
+        return rows
+
     def output_shape(self, input_shape):
-        out_shape = chain_shapes(self.layers, input_shape, "residual layers")
+        out_shape = chain_walk(self.layers, input_shape, "residual layers")[1]
         self._shortcut_stride(input_shape, out_shape)
         return out_shape
+
+    def _own_flops(self, input_shape) -> int:
+        """One addition per output value (activations are not counted)."""
+        return int(np.prod(self.output_shape(input_shape)))
 
     def _build_children(self, input_shape) -> None:
         shape = input_shape
@@ -308,12 +272,6 @@ class Residual(Block):
         if self.projection is not None:
             self._sync_children()
             self.projection.build(input_shape, self.rng, self.dtype)
-
-    def _count(self, input_shape) -> int:
-        out_shape = chain_shapes(self.layers, input_shape, "residual layers")
-        stride = self._shortcut_stride(input_shape, out_shape)
-        shortcut = 0 if stride is None else int(input_shape[-1]) * int(out_shape[-1])
-        return chain_count(self.layers, input_shape) + shortcut
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, ...) → activation(F(X) + S(X)), (batch, ...F's output shape)."""
@@ -356,7 +314,9 @@ class Concat(Block):
 
     def __init__(self, branches) -> None:
         if not isinstance(branches, (list, tuple)) or not branches:
-            raise ValueError(f"branches must be a non-empty list of layer lists; got {branches!r}")
+            raise checks.ArgumentError(
+                "branches", f"must be a non-empty list of layer lists; got {branches!r}"
+            )
         self.branches = [initialize_layers(b, f"branches[{j}]") for j, b in enumerate(branches)]
         super().__init__()
 
@@ -370,22 +330,28 @@ class Concat(Block):
     def entry_children(self):
         return [branch[0] for branch in self.branches if branch]
 
-    def _branch_shapes(self, input_shape) -> list[tuple[int, ...]]:
-        shapes = [
-            chain_shapes(branch, input_shape, f"concat branches[{j}]")
+    def _branches(self, input_shape):
+        """``(rows, output shape)`` of every branch; ShapeError naming both shapes when a
+        branch disagrees with branch 0 on an axis but the last."""
+        walks = [
+            chain_walk(branch, input_shape, f"concat branches[{j}]", f"branches.{j}.")
             for j, branch in enumerate(self.branches)
         ]
-        first = shapes[0]
-        for j, shape in enumerate(shapes[1:], start=1):
+        first = walks[0][1]
+        for j, (_, shape) in enumerate(walks[1:], start=1):
             if len(shape) != len(first) or shape[:-1] != first[:-1]:
                 raise ShapeError(
-                    f"concat: branch {j} gives {_shape(shape)} but branch 0 gives "
-                    f"{_shape(first)}; branches must agree on every axis but the last"
+                    f"concat: branch {j} gives {shape_text(shape)} but branch 0 gives "
+                    f"{shape_text(first)}; branches must agree on every axis but the last"
                 )
-        return shapes
+        return walks
+
+    def walk(self, input_shape):
+        """``(name, child, input shape)`` of every branch's layers, branch by branch."""
+        return [row for rows, _ in self._branches(input_shape) for row in rows]
 
     def output_shape(self, input_shape):
-        shapes = self._branch_shapes(input_shape)
+        shapes = [shape for _, shape in self._branches(input_shape)]
         return shapes[0][:-1] + (sum(shape[-1] for shape in shapes),)
 
     def _build_children(self, input_shape) -> None:
@@ -396,10 +362,6 @@ class Concat(Block):
                 shape = layer.build(shape, self.rng, self.dtype)
             widths.append(shape[-1])
         self.splits = np.cumsum(widths)[:-1]
-
-    def _count(self, input_shape) -> int:
-        self._branch_shapes(input_shape)
-        return sum(chain_count(branch, input_shape) for branch in self.branches)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, ...) → (batch, ..., sum of the branches' last axes)."""

@@ -31,9 +31,83 @@ class ArgumentError(ValueError):
         super().__init__(f"{argument} {message}")
 
 
-def show(value) -> str:
-    """How a rejected value appears in a message (strings quoted)."""
-    return repr(value) if isinstance(value, str) else str(value)
+#: Characters of a rejected value that a message shows; the rest is cut.
+MAX_SHOWN = 120
+_MAX_INT_BITS = 4 * MAX_SHOWN  # longer integers are described, not printed
+
+
+class _Full(Exception):
+    """The shown text has reached its limit."""
+
+
+def show(value, limit: int = MAX_SHOWN) -> str:
+    """How a rejected value appears in a message: strings quoted, numbers as written, and
+    anything longer than ``limit`` characters cut, with its size: ``[0, 1, 2, ...] (a list
+    of 100000 items)``. Only the shown part is ever rendered, so a huge or deeply nested
+    value costs no more than a small one."""
+    pieces: list[str] = []
+    try:
+        _render(value, pieces, [limit], top=True)
+    except _Full:
+        return cut("".join(pieces), limit) + _size(value)
+    return "".join(pieces)
+
+
+def cut(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text``, or its first ``limit`` characters and ``...`` when it is longer."""
+    return text if len(text) <= limit else text[:limit].rstrip() + "..."
+
+
+def _emit(text: str, pieces: list[str], budget: list[int]) -> None:
+    pieces.append(text)
+    budget[0] -= len(text)
+    if budget[0] < 0:
+        raise _Full
+
+
+def _render(value, pieces: list[str], budget: list[int], top: bool = False) -> None:
+    if isinstance(value, (list, tuple, dict)):
+        _render_container(value, pieces, budget)
+    elif isinstance(value, str):
+        _emit(repr(value[: budget[0] + 1]), pieces, budget)
+    elif is_int(value) and int(value).bit_length() > _MAX_INT_BITS:
+        digits = int(int(value).bit_length() * 0.30103)
+        _emit(f"<an integer of about {digits} digits>", pieces, budget)
+    else:
+        text = str(value) if top else repr(value)
+        _emit(text[: budget[0] + 1], pieces, budget)
+
+
+def _render_container(value, pieces: list[str], budget: list[int]) -> None:
+    opening, closing = {dict: "{}", tuple: "()"}.get(type(value), "[]")
+    _emit(opening, pieces, budget)
+    items = value.items() if isinstance(value, dict) else value
+    for index, item in enumerate(items):
+        if index:
+            _emit(", ", pieces, budget)
+        if isinstance(value, dict):
+            _render(item[0], pieces, budget)
+            _emit(": ", pieces, budget)
+            item = item[1]
+        _render(item, pieces, budget)
+    if isinstance(value, tuple) and len(value) == 1:
+        _emit(",", pieces, budget)
+    _emit(closing, pieces, budget)
+
+
+_SIZES = (
+    (str, "{:,} characters"),
+    (dict, "a mapping of {:,} keys"),
+    ((list, tuple), "a list of {:,} items"),
+)
+
+
+def _size(value) -> str:
+    """`` (1,000 characters)``, `` (a list of 5 items)``: the size of what was cut."""
+    for kind, text in _SIZES:
+        if isinstance(value, kind) and len(value) > 1:
+            return f" ({text.format(len(value))})"
+    return ""
 
 
 def is_int(value) -> bool:
@@ -72,6 +146,29 @@ def fraction(name: str, value) -> float:
     if not (is_real(value) and 0 <= value < 1):
         raise ArgumentError(name, f"must be a number in [0, 1); got {show(value)}")
     return float(value)
+
+
+def probability(name: str, value) -> float:
+    """A number in [0, 1]: the chance that a random augmentation is applied."""
+    if not (is_real(value) and 0 <= value <= 1):
+        raise ArgumentError(name, f"must be a number in [0, 1]; got {show(value)}")
+    return float(value)
+
+
+def positive_range(name: str, value, upper: float = math.inf) -> tuple[float, float]:
+    """A pair ``[low, high]`` with ``0 < low <= high <= upper``: a range to draw from."""
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(is_real(v) for v in value)
+        and 0 < value[0] <= value[1] <= upper
+    )
+    if not ok:
+        bound = "" if upper == math.inf else f" <= {upper:g}"
+        raise ArgumentError(
+            name, f"must be a pair [low, high] with 0 < low <= high{bound}; got {show(value)}"
+        )
+    return float(value[0]), float(value[1])
 
 
 def integer(name: str, value, minimum: int) -> int:

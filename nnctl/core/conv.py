@@ -9,8 +9,6 @@ never over output positions or samples.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -144,6 +142,8 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         "same" keeps ``ceil(in / stride)`` outputs per axis.
     weight_init : str or mapping
         Initializer of ``W`` (kh, kw, in_channels, n_out); ``b`` (1, n_out) starts at zero.
+    bias : bool
+        False: no ``b``, e.g. before a batch normalization (which has its own shift).
     """
 
     def __init__(
@@ -154,8 +154,9 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         stride=1,
         pad="same",
         weight_init="xavier_uniform",
+        bias: bool = True,
     ) -> None:
-        super().__init__(n_out, activation, weight_init)
+        super().__init__(n_out, activation, weight_init, bias)
         self._set_window(kernel_shape, stride, pad)
 
     def output_shape(self, input_shape):
@@ -171,7 +172,7 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         kh, kw = self.kernel_shape
         self.n_in = input_shape[2]
         W = self.init_weights((kh, kw, self.n_in, self.n_out), self._generator(), self.dtype)
-        self.parameters = OrderedDict(W=W, b=np.zeros((1, self.n_out), dtype=self.dtype))
+        self._linear_parameters(W)
 
     def im2col(self, X: np.ndarray) -> np.ndarray:
         """(batch, rows, cols, c_in) → (batch * out_rows * out_cols, kh * kw * c_in)."""
@@ -195,14 +196,20 @@ class Conv2D(SlidingWindow, ActivatedLayer):
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, rows, cols, c_in) → (batch, out_rows, out_cols, n_out)."""
+        return self.activation.forward(self.forward_linear(X))
+
+    def forward_linear(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, rows, cols, c_in) → the pre-activation Z (batch, out_rows, out_cols,
+        n_out); ``cache`` keeps the im2col rows and Z for ``backward``."""
         self._ensure_built(X)
         cols = self.im2col(X)
         W = self.parameters["W"].reshape(-1, self.n_out)  # (kh * kw * c_in, n_out)
         Z = cols @ W
-        Z += self.parameters["b"]
+        if self.bias:
+            Z += self.parameters["b"]
         Z = Z.reshape((X.shape[0],) + self.out_hw + (self.n_out,))
         self.cache["cols"], self.cache["Z"] = cols, Z
-        return self.activation.forward(Z)
+        return Z
 
     def backward_linear(self, dLdZ: np.ndarray) -> np.ndarray:
         """dLdZ : (batch, out_rows, out_cols, n_out) → dLdX (batch, rows, cols, c_in)."""
@@ -211,7 +218,7 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         cols = self.cache["cols"]
         W = self.parameters["W"]
         self.gradients["W"] = (cols.T @ dZ).reshape(W.shape)
-        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
+        self._bias_gradient(dZ)
         if not self.needs_input_grad:
             return None
         return self.col2im(dZ @ W.reshape(-1, self.n_out).T, batch)
@@ -246,16 +253,18 @@ def max_first(blocks) -> tuple[np.ndarray, np.ndarray]:
 
 @LAYERS.register("pool2d")
 class Pool2D(SlidingWindow, Layer):
-    """Max or average pooling of NHWC images, per channel.
+    """Max or average pooling of NHWC images, per channel. ``stride`` defaults to the
+    kernel size (``null``): windows side by side, as in Keras and PyTorch; ``stride: 1``
+    slides them one position at a time (overlapping).
 
     Max pooling pads with -inf (padding never wins) and sends each window's gradient to the
     first maximum in row-major window order, also when values tie. Average pooling pads with
     zeros and divides by the full window size.
     """
 
-    def __init__(self, kernel_shape=(2, 2), mode: str = "max", stride=1, pad=0) -> None:
+    def __init__(self, kernel_shape=(2, 2), mode: str = "max", stride=None, pad=0) -> None:
         super().__init__()
-        self._set_window(kernel_shape, stride, pad)
+        self._set_window(kernel_shape, kernel_shape if stride is None else stride, pad)
         self.mode = choice("mode", mode, POOL_MODES)
 
     def output_shape(self, input_shape):

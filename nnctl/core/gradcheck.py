@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnctl.core.chain import named_layers
 from nnctl.core.network import NeuralNetwork
 
 EPS = 1e-6
@@ -73,7 +74,9 @@ def relative_error(analytic, numeric, scale: float = 0.0) -> float:
 
 @dataclass
 class ParameterCheck:
-    """The result for one parameter: ``layers.<index>.<parameter>``."""
+    """The result for one parameter: ``layers.<index>.<parameter>``, or inside a block
+    ``layers.<index>.<child>.<parameter>`` (``child`` the dotted position in the block,
+    ``layer`` the child's type)."""
 
     index: int
     layer: str
@@ -81,6 +84,19 @@ class ParameterCheck:
     shape: tuple[int, ...]
     checked: int
     max_relative_error: float
+    child: str = ""
+
+    @property
+    def key(self) -> str:
+        """The parameter's key, as in ``param_grads`` and checkpoints (``layers.3.0.W``)."""
+        parts = ("layers", self.index, self.child, self.parameter)
+        return ".".join(str(p) for p in parts if p != "")
+
+
+def named_leaves(layer):
+    """``(dotted name, layer)`` of every layer without children inside ``layer`` (itself,
+    named ``""``, when it has none), in build order: the layers that own parameters."""
+    return [(name, x) for name, x, _ in named_layers(layer) if not x.named_children()]
 
 
 def check_network(
@@ -107,7 +123,7 @@ def check_network(
 
     Returns
     -------
-    list of ParameterCheck, in layer order
+    list of ParameterCheck, in layer order; a block's parameters one per child
     """
     if network.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 network; got {network.dtype}")
@@ -125,14 +141,16 @@ def check_network(
     network.backward(Y, forward())
     analytic = {key: grad.copy() for key, _, grad in network.param_grads()}
     results = []
-    for index, layer in enumerate(network.layers):
-        for name, param in layer.parameters.items():
-            size = param.size
-            entries = np.arange(size) if size <= samples else rng.choice(size, samples, False)
-            grad = analytic[f"layers.{index}.{name}"]
-            error = _sampled_error(grad, entries, central_differences(loss, param, entries, eps))
-            shape = tuple(param.shape)
-            results.append(ParameterCheck(index, layer.type_name, name, shape, len(entries), error))
+    for index, top in enumerate(network.layers):
+        for child, layer in named_leaves(top):
+            for name, param in layer.parameters.items():
+                size = param.size
+                entries = np.arange(size) if size <= samples else rng.choice(size, samples, False)
+                shape = tuple(param.shape)
+                result = ParameterCheck(index, layer.type_name, name, shape, len(entries), 0, child)
+                numeric = central_differences(loss, param, entries, eps)
+                result.max_relative_error = _sampled_error(analytic[result.key], entries, numeric)
+                results.append(result)
     return results
 
 

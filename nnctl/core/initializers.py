@@ -61,18 +61,24 @@ class Initializer:
 
 @INITIALIZERS.register("zeros")
 class Zeros(Initializer):
+    """Every weight 0."""
+
     def sample(self, shape, rng):
         return np.zeros(shape)
 
 
 @INITIALIZERS.register("ones")
 class Ones(Initializer):
+    """Every weight 1."""
+
     def sample(self, shape, rng):
         return np.ones(shape)
 
 
 @INITIALIZERS.register("constant")
 class Constant(Initializer):
+    """Every weight equal to ``value``."""
+
     def __init__(self, gain: float = 1.0, value: float = 0.0):
         super().__init__(gain)
         self.value = number("value", value)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 from nnctl.core.activations import initialize_activation
-from nnctl.core.checks import fraction, positive_int
+from nnctl.core.checks import flag, fraction, positive_int
 from nnctl.core.initializers import initialize_weights
 from nnctl.errors import ShapeError
 from nnctl.registry import Registry, compact
@@ -100,12 +100,26 @@ class Layer:
         return int(sum(p.size for p in self.parameters.values()))
 
     def flops(self, input_shape) -> int:
-        """Operations of one forward pass of one example of ``input_shape``.
+        """Operations of one forward pass (inference) of one example of ``input_shape``.
 
-        A multiply-add counts 2. The base is 0: layers that only move or mask data
-        (flatten, dropout at inference) are free.
+        A multiply-add counts 2; activations are not counted. The base is 0: layers that
+        only move or mask data (flatten, dropout at inference) are free.
         """
         return 0
+
+    def named_children(self) -> list[tuple[str, Layer]]:
+        """The layers inside this one with their dotted names: none for a plain layer."""
+        return []
+
+    def walk(self, input_shape) -> list[tuple[str, Layer, tuple[int, ...]]]:
+        """``(name, child, child's input shape)`` of the layers inside this one, in build
+        order, without building: none for a plain layer (blocks list their children)."""
+        return []
+
+    def min_training_batch(self, input_shape) -> int:
+        """The smallest batch this layer can train on with ``input_shape`` (1; batch
+        normalization needs two values per channel)."""
+        return 1
 
     # --- computation -------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -125,11 +139,12 @@ class ActivatedLayer(Layer):
     which the network calls directly when it fuses softmax with cross-entropy.
     """
 
-    def __init__(self, n_out: int, activation, weight_init) -> None:
+    def __init__(self, n_out: int, activation, weight_init, bias: bool = True) -> None:
         super().__init__()
         self.n_out = positive_int("n_out", n_out)
         self.activation = initialize_activation(activation)
         self.init_weights = initialize_weights(weight_init, activation=self.activation)
+        self.bias = flag("bias", bias)
 
     def backward(self, dLdY: np.ndarray) -> np.ndarray:
         return self.backward_linear(self.activation.backward(self.cache["Z"], dLdY))
@@ -142,21 +157,34 @@ class ActivatedLayer(Layer):
         raise NotImplementedError
 
     def parameter_count(self, input_shape=None) -> int:
-        """``(fan_in + 1) * n_out``: the weights and one bias per output channel."""
+        """``(fan_in + 1) * n_out``: the weights and one bias per output channel (no bias
+        with ``bias=False``)."""
         if input_shape is None:
             return super().parameter_count()
-        return (self.fan_in(input_shape) + 1) * self.n_out
+        return (self.fan_in(input_shape) + self.bias) * self.n_out
 
     def flops(self, input_shape) -> int:
-        """Per output value: ``fan_in`` multiply-adds, then one for bias plus activation."""
+        """Per output value: ``fan_in`` multiply-adds, then one for the bias (if any)."""
         outputs = int(np.prod(self.output_shape(input_shape)))
-        return (2 * self.fan_in(input_shape) + 1) * outputs
+        return (2 * self.fan_in(input_shape) + self.bias) * outputs
+
+    def _linear_parameters(self, W: np.ndarray) -> None:
+        """``parameters``: ``W``, then the bias ``b`` (1, n_out) of zeros unless disabled."""
+        self.parameters = OrderedDict(W=W)
+        if self.bias:
+            self.parameters["b"] = np.zeros((1, self.n_out), dtype=self.dtype)
+
+    def _bias_gradient(self, dZ2: np.ndarray) -> None:
+        """``gradients["b"]`` from dL/dZ as (positions, n_out), when there is a bias."""
+        if self.bias:
+            self.gradients["b"] = dZ2.sum(axis=0, keepdims=True)
 
     def _config_common(self) -> dict:
         return {
             "n_out": self.n_out,
             "activation": compact(self.activation.get_config()),
             "weight_init": compact(self.init_weights.get_config()),
+            "bias": self.bias,
         }
 
 
@@ -172,13 +200,17 @@ class FullyConnected(ActivatedLayer):
         Activation name (``"relu"``) or ``{type: ..., ...}``.
     weight_init : str or mapping
         Initializer of ``W`` (n_in, n_out); ``b`` (1, n_out) starts at zero.
+    bias : bool
+        False: no ``b`` (``Y = f(X @ W)``), e.g. before a batch normalization.
 
     Input of shape ``(batch, n_in)``; input with more axes (an image) is flattened to
     ``(batch, prod(rest))`` first, so no explicit ``Flatten`` is needed.
     """
 
-    def __init__(self, n_out: int, activation="linear", weight_init="xavier_uniform") -> None:
-        super().__init__(n_out, activation, weight_init)
+    def __init__(
+        self, n_out: int, activation="linear", weight_init="xavier_uniform", bias: bool = True
+    ) -> None:
+        super().__init__(n_out, activation, weight_init, bias)
 
     def output_shape(self, input_shape):
         if len(input_shape) < 1:
@@ -188,9 +220,9 @@ class FullyConnected(ActivatedLayer):
     def _create_parameters(self, input_shape) -> None:
         n_in = int(np.prod(input_shape))
         self.n_in = n_in
-        W = self.init_weights((n_in, self.n_out), self._generator(), self.dtype)
-        b = np.zeros((1, self.n_out), dtype=self.dtype)
-        self.parameters = OrderedDict(W=W, b=b)
+        self._linear_parameters(
+            self.init_weights((n_in, self.n_out), self._generator(), self.dtype)
+        )
 
     def fan_in(self, input_shape) -> int:
         return int(np.prod(input_shape))
@@ -200,7 +232,8 @@ class FullyConnected(ActivatedLayer):
         self._ensure_built(X)
         X2 = X.reshape(X.shape[0], -1)  # (batch, n_in)
         Z = X2 @ self.parameters["W"]
-        Z += self.parameters["b"]
+        if self.bias:
+            Z += self.parameters["b"]
         self.cache["X"], self.cache["Z"] = X2, Z
         return self.activation.forward(Z)
 
@@ -208,7 +241,7 @@ class FullyConnected(ActivatedLayer):
         """dLdZ : (batch, n_out) → dLdX of the input's shape."""
         X2 = self.cache["X"]
         self.gradients["W"] = X2.T @ dLdZ
-        self.gradients["b"] = dLdZ.sum(axis=0, keepdims=True)
+        self._bias_gradient(dLdZ)
         if not self.needs_input_grad:
             return None
         return (dLdZ @ self.parameters["W"].T).reshape((X2.shape[0],) + self.input_shape)

@@ -167,9 +167,9 @@ def check_class_weights(weights) -> tuple[float, ...] | None:
         hint = ""
         if isinstance(weights, str):
             hint = " ('balanced' is resolved from the training labels before the loss is built)"
-        raise ValueError(
-            f"class_weights must be a list of positive numbers, one per class; got "
-            f"{checks.show(weights)}{hint}"
+        raise checks.ArgumentError(
+            "class_weights",
+            f"must be a list of positive numbers, one per class; got {checks.show(weights)}{hint}",
         )
     return tuple(float(v) for v in values)
 

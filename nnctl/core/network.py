@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from nnctl.core.checks import choice
-from nnctl.core.fast import plan
+from nnctl.core.fused import plan
 from nnctl.core.layers import Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
 from nnctl.errors import CheckpointError, ShapeError
@@ -29,8 +29,9 @@ class NeuralNetwork:
     """A sequential network.
 
     With ``fuse`` (the default) the network runs exact rewrites of layer patterns
-    (``nnctl.core.fast``: conv → max-pool as one unit); outputs and gradients are those of
-    the plain layer-by-layer path. Set ``net.fuse = False`` to run the layers one by one.
+    (``nnctl.core.fused``: conv → max-pool as one unit); outputs and gradients are
+    bit-identical to those of the plain layer-by-layer path. Set ``net.fuse = False`` to
+    run the layers one by one.
 
     Parameters
     ----------
@@ -57,6 +58,8 @@ class NeuralNetwork:
         if self.layers:
             self.layers[0].needs_input_grad = False
         self.training = True
+        #: Indices of layers the trainer does not update (fine-tuning).
+        self.frozen: set[int] = set()
         self.input_shape = None
         self._plan_key, self._plan = None, []
         if input_shape is not None:
@@ -84,6 +87,13 @@ class NeuralNetwork:
         self.input_shape = tuple(input_shape)
         return shapes
 
+    def min_training_batch(self, input_shape=None) -> int:
+        """The smallest batch every layer can train on (2 with batch norm on vectors) for
+        ``input_shape`` (default: the built one)."""
+        shape = tuple(self.input_shape if input_shape is None else input_shape)
+        inputs = [shape, *self.output_shapes(shape)[:-1]]
+        return max(layer.min_training_batch(s) for layer, s in zip(self.layers, inputs))
+
     # --- modes ------------------------------------------------------------------
     def train(self) -> NeuralNetwork:
         self._set_training(True)
@@ -109,7 +119,7 @@ class NeuralNetwork:
         return X
 
     def _stages(self) -> list:
-        """The layers as executed: fused units (``fast.plan``) or the layers themselves."""
+        """The layers as executed: fused units (``fused.plan``) or the layers themselves."""
         key = (self.fuse, tuple(map(id, self.layers)))
         if key != self._plan_key:
             self._plan = plan(self.layers) if self.fuse else list(self.layers)
@@ -181,6 +191,12 @@ class NeuralNetwork:
             for i, layer in enumerate(self.layers)
             for name, array in layer.parameters.items()
         ]
+
+    def trainable_param_grads(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``param_grads`` without the layers whose indices are in ``frozen``: what the
+        trainer hands the optimizer (frozen layers get no update and no weight decay)."""
+        frozen = tuple(f"layers.{i}." for i in sorted(self.frozen))
+        return [item for item in self.param_grads() if not item[0].startswith(frozen)]
 
     def parameter_count(self) -> int:
         return int(sum(a.size for _, _, a in self.iter_parameters()))

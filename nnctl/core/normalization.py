@@ -58,10 +58,17 @@ class Normalization(Layer):
             raise ShapeError(f"{type(self).__name__}: input must have a feature axis; got ()")
         return tuple(input_shape)
 
+    #: Operations per value at inference: subtract, divide, scale and shift.
+    ops_per_value = 4
+
     def parameter_count(self, input_shape=None) -> int:
         if input_shape is not None:
             return 2 * int(input_shape[-1])
         return super().parameter_count()
+
+    def flops(self, input_shape) -> int:
+        """``ops_per_value`` per value of the input."""
+        return self.ops_per_value * int(np.prod(input_shape))
 
     def _create_parameters(self, input_shape) -> None:
         n = input_shape[-1]
@@ -112,6 +119,11 @@ class BatchNorm(Normalization):
     def __init__(self, momentum: float = 0.9, eps: float = 1e-5) -> None:
         super().__init__(eps)
         self.momentum = checks.fraction("momentum", momentum)
+
+    def min_training_batch(self, input_shape) -> int:
+        """2 for vectors (one value per feature per example), else 1 (an image has
+        rows * cols values per channel)."""
+        return 2 if int(np.prod(input_shape[:-1])) == 1 else 1
 
     def _create_parameters(self, input_shape) -> None:
         super()._create_parameters(input_shape)
@@ -169,6 +181,9 @@ class LayerNorm(Normalization):
     ``nn.LayerNorm(features)``; on NHWC images it normalizes each position over its channels
     (``nn.LayerNorm([C, H, W])``, over every non-batch axis, is not what this computes).
     """
+
+    #: The statistics of each example are computed at inference too: mean 1, variance 2.
+    ops_per_value = 7
 
     def __init__(self, eps: float = 1e-5) -> None:
         super().__init__(eps)

@@ -20,6 +20,11 @@ class GlobalPool(Layer):
             )
         return (int(input_shape[2]),)
 
+    def flops(self, input_shape) -> int:
+        """One operation (an addition or a comparison) per input value."""
+        self.output_shape(input_shape)
+        return int(np.prod(input_shape))
+
 
 @LAYERS.register("global_avg_pool")
 class GlobalAvgPool(GlobalPool):

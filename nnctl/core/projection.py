@@ -41,6 +41,10 @@ class Projection(Layer):
             return int(input_shape[-1]) * self.n_out
         return super().parameter_count()
 
+    def flops(self, input_shape) -> int:
+        """``c_in`` multiply-adds per output value."""
+        return 2 * int(input_shape[-1]) * int(np.prod(self.output_shape(input_shape)))
+
     def _create_parameters(self, input_shape) -> None:
         shape = (1, 1) if len(input_shape) == 3 else ()
         shape += (input_shape[-1], self.n_out)

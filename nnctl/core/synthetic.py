@@ -21,7 +21,7 @@ def synthetic_batch(
     network : NeuralNetwork
     input_shape : tuple of int
         One example's shape, without the batch axis.
-    task : "classification" or "regression"
+    task : "classification", "multilabel" or "regression"
     batch_size : int
     rng : numpy.random.Generator
 
@@ -30,8 +30,8 @@ def synthetic_batch(
     X : ndarray of shape (batch_size, *input_shape)
         Standard normal values in the network's dtype.
     Y : ndarray of shape (batch_size, *output_shape)
-        One-hot rows over the last axis for classification, standard normal values for
-        regression.
+        One-hot rows over the last axis for classification, random 0/1 for multi-label,
+        standard normal values for regression.
     """
     X = rng.standard_normal((batch_size, *input_shape)).astype(network.dtype)
     out_shape = network.output_shapes(input_shape)[-1]
@@ -39,6 +39,8 @@ def synthetic_batch(
         n_classes = out_shape[-1]
         labels = rng.integers(0, n_classes, size=(batch_size, *out_shape[:-1]))
         Y = np.eye(n_classes, dtype=network.dtype)[labels]  # (batch, ..., n_classes)
+    elif task == "multilabel":
+        Y = rng.integers(0, 2, size=(batch_size, *out_shape)).astype(network.dtype)
     else:
         Y = rng.standard_normal((batch_size, *out_shape)).astype(network.dtype)
     return X, Y

@@ -3,6 +3,8 @@
 Either ``dataset: NAME`` (a built-in) or ``type: npz | csv | idx`` with that loader's keys
 (``path``/``x``/``y``, ``path``/``label_column``, ``images``/``labels``) and an optional
 ``test:`` mapping of the same keys. Common keys and defaults are in ``DATA_DEFAULTS``.
+``augment`` (a list of augmentation components) is only checked to be a list here; the
+config layer checks each entry (``nnctl.config.validate``) and ``load`` builds them.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from nnctl.core.checks import ArgumentError, flag, integer, is_int, positive_int
+from nnctl.core.checks import ArgumentError, flag, integer, is_int, positive_int, show
 from nnctl.data.builtin import DATASETS
 from nnctl.data.preprocess import MODES
 from nnctl.data.sources import LOADERS
-from nnctl.errors import ConfigError, ConfigErrors
+from nnctl.errors import ConfigError, ConfigErrors, NnctlError
+from nnctl.fileio import user_path
 from nnctl.registry import REQUIRED, did_you_mean
 
 #: Defaults of the keys every data section has.
@@ -27,7 +30,29 @@ DATA_DEFAULTS = {
 }
 BUILTIN_KEYS = ("dataset", "data_dir")
 USER_KEYS = ("type", "task", "n_classes", "test")
-TASKS = ("classification", "regression")
+#: Keys of both kinds of data section that have no default (absent means none).
+OPTIONAL_KEYS = ("augment",)
+TASKS = ("classification", "regression", "multilabel")
+#: What each key means: the config reference is generated from this (a key without an
+#: entry fails its test).
+KEY_DOCS = {
+    "dataset": "a built-in data set (below); give either `dataset` or `type`",
+    "data_dir": "with `dataset`: a folder searched first for downloaded data sets "
+    "(then `$NNCTL_DATA`, the user cache)",
+    "type": "your own files: a loader (below) with its keys",
+    "task": "`classification`, `regression` or `multilabel`; default: inferred from the labels "
+    "(integers, whole numbers, one-hot rows or text mean classification, other numbers "
+    "regression; never multilabel)",
+    "n_classes": "number of classes (>= 2); default: the largest label + 1",
+    "test": "a separate test set: a mapping of the loader's keys (`x`, `y` and "
+    "`label_column` default to the training part's)",
+    "validation": "a fraction of the training part, a count of examples, or 0 for none",
+    "batch_size": "examples per training step",
+    "normalize": f"{', '.join(f'`{m}`' for m in MODES)}; statistics from the training part only",
+    "flatten": "reshape every example to one axis",
+    "shuffle": "draw the training examples in a new order every epoch",
+    "augment": "a list of [augmentations](#augmentations) applied to each training batch",
+}
 
 
 def _check(errors: list, path: str, check, key: str, value, *args) -> None:
@@ -46,7 +71,7 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
         errors.append(
             ConfigError(
                 f"{path}.validation",
-                f"must be a fraction in (0, 1), a count >= 1 (an integer) or 0; got {v!r}",
+                f"must be a fraction in (0, 1), a count >= 1 (an integer) or 0; got {show(v)}",
             )
         )
     _check(errors, path, positive_int, "batch_size", cfg.get("batch_size", 1))
@@ -54,11 +79,21 @@ def _check_common(cfg: dict, path: str) -> list[ConfigError]:
     if n is not None and n not in MODES:
         hint = did_you_mean(n, list(MODES)) if isinstance(n, str) else ""
         errors.append(
-            ConfigError(f"{path}.normalize", f"must be one of {', '.join(MODES)}; got {n!r}{hint}")
+            ConfigError(
+                f"{path}.normalize", f"must be one of {', '.join(MODES)}; got {show(n)}{hint}"
+            )
         )
     for key in ("flatten", "shuffle"):
         if key in cfg:
             _check(errors, path, flag, key, cfg[key])
+    augment = cfg.get("augment")
+    if augment is not None and not isinstance(augment, list):
+        errors.append(
+            ConfigError(
+                f"{path}.augment",
+                f"must be a list of augmentations (e.g. [{{type: flip}}]); got {show(augment)}",
+            )
+        )
     return errors
 
 
@@ -69,14 +104,14 @@ def _check_source_keys(part: dict, loader, path: str, name: str) -> list[ConfigE
             errors.append(ConfigError(path, f"missing key '{key}' for type {name}"))
         elif key in part and key != "label_column" and not _nonempty_str(part[key]):
             errors.append(
-                ConfigError(f"{path}.{key}", f"must be a non-empty string; got {part[key]!r}")
+                ConfigError(f"{path}.{key}", f"must be a non-empty string; got {show(part[key])}")
             )
     col = part.get("label_column")
     if col is not None and not _label_column_ok(col):
         errors.append(
             ConfigError(
                 f"{path}.label_column",
-                f"must be a column name, index or list of names; got {col!r}",
+                f"must be a column name, index or list of names; got {show(col)}",
             )
         )
     return errors
@@ -106,12 +141,14 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
     except ConfigError as e:
         return [e]
     name = cfg["type"]
-    allowed = [*DATA_DEFAULTS, *USER_KEYS, *loader.keys]
+    allowed = [*DATA_DEFAULTS, *OPTIONAL_KEYS, *USER_KEYS, *loader.keys]
     errors = _unknown(cfg, allowed, path, f"type {name}")
     errors += _check_source_keys(cfg, loader, path, name)
     if "task" in cfg and cfg["task"] not in TASKS:
         errors.append(
-            ConfigError(f"{path}.task", f"must be one of {', '.join(TASKS)}; got {cfg['task']!r}")
+            ConfigError(
+                f"{path}.task", f"must be one of {', '.join(TASKS)}; got {show(cfg['task'])}"
+            )
         )
     k = cfg.get("n_classes")
     if k is not None:
@@ -121,7 +158,7 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
     test = cfg.get("test")
     if test is not None:
         if not isinstance(test, dict):
-            return errors + [ConfigError(f"{path}.test", f"must be a mapping; got {test!r}")]
+            return errors + [ConfigError(f"{path}.test", f"must be a mapping; got {show(test)}")]
         errors += _unknown(test, list(loader.keys), f"{path}.test", f"type {name}")
         inherited = {**{k: v for k, v in cfg.items() if k in ("x", "y", "label_column")}, **test}
         errors += _check_source_keys(inherited, loader, f"{path}.test", name)
@@ -131,7 +168,7 @@ def _check_user(cfg: dict, path: str) -> list[ConfigError]:
 def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     """All problems of a ``data:`` section, each naming its key path; [] if valid."""
     if not isinstance(cfg, dict):
-        return [ConfigError(path, f"must be a mapping; got {cfg!r}")]
+        return [ConfigError(path, f"must be a mapping; got {show(cfg)}")]
     if ("dataset" in cfg) == ("type" in cfg):
         return [
             ConfigError(
@@ -143,21 +180,26 @@ def validate_data_config(cfg, path: str = "data") -> list[ConfigError]:
     errors = _check_common(cfg, path)
     if "type" in cfg:
         return errors + _check_user(cfg, path)
-    allowed = [*DATA_DEFAULTS, *BUILTIN_KEYS]
+    allowed = [*DATA_DEFAULTS, *OPTIONAL_KEYS, *BUILTIN_KEYS]
     errors += _unknown(cfg, allowed, path, "a built-in dataset")
     try:
         DATASETS.get(cfg["dataset"], f"{path}.dataset")
     except ConfigError as e:
         errors.append(e)
     if "data_dir" in cfg and not _nonempty_str(cfg["data_dir"]):
-        errors.append(ConfigError(f"{path}.data_dir", f"must be a path; got {cfg['data_dir']!r}"))
+        errors.append(
+            ConfigError(f"{path}.data_dir", f"must be a path; got {show(cfg['data_dir'])}")
+        )
     return errors
 
 
-def _resolve_path(value: str, base_dir: Path) -> str:
+def _resolve_path(value: str, base_dir: Path, where: str) -> str:
     """An absolute path, whatever the current directory: the resolved config is stored in
     every run, and eval, predict and resume read it from anywhere."""
-    p = Path(value).expanduser()
+    try:
+        p = user_path(value)
+    except NnctlError as error:
+        raise ConfigError(where, str(error)) from None
     return str(p if p.is_absolute() else Path(base_dir).absolute() / p)
 
 
@@ -175,22 +217,24 @@ def resolve_data_config(cfg: dict, path: str = "data", base_dir: Path | None = N
     out = {**DATA_DEFAULTS, **copy.deepcopy(cfg)}
     if out["normalize"] is None:
         out["normalize"] = "none"
+    if not out.get("augment"):  # null or [] is no augmentation, as when the key is absent
+        out.pop("augment", None)
     if "dataset" in out:
         if out.get("data_dir"):
-            out["data_dir"] = _resolve_path(out["data_dir"], base_dir)
+            out["data_dir"] = _resolve_path(out["data_dir"], base_dir, f"{path}.data_dir")
         return out
     loader = LOADERS.get(out["type"])
-    _fill_part(out, loader, base_dir)
+    _fill_part(out, loader, base_dir, path)
     if out.get("test") is not None:
         shared = {k: out[k] for k in ("x", "y", "label_column") if k in loader.keys}
         out["test"] = {**shared, **out["test"]}
-        _fill_part(out["test"], loader, base_dir)
+        _fill_part(out["test"], loader, base_dir, f"{path}.test")
     return out
 
 
-def _fill_part(part: dict, loader, base_dir: Path) -> None:
+def _fill_part(part: dict, loader, base_dir: Path, where: str) -> None:
     for key, default in loader.keys.items():
         if key not in part and default is not REQUIRED:
             part[key] = default
     for key in loader.path_keys:
-        part[key] = _resolve_path(part[key], base_dir)
+        part[key] = _resolve_path(part[key], base_dir, f"{where}.{key}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.core.checks import cut, show
 from nnctl.data.files import require_file
 from nnctl.errors import DataError
 from nnctl.registry import did_you_mean
@@ -62,7 +63,9 @@ def label_indices(path: Path, header: list[str], label_column) -> list[int]:
             indices.append(header.index(col))
         else:
             hint = did_you_mean(col, header)
-            raise DataError(f"{path}: no column named '{col}'{hint} (columns: {', '.join(header)})")
+            raise DataError(
+                f"{path}: no column named '{col}'{hint} (columns: {cut(', '.join(header))})"
+            )
     return indices
 
 
@@ -82,6 +85,12 @@ def read_csv(path: str | Path, label_column=None) -> tuple[np.ndarray, np.ndarra
     if not len(X):
         raise DataError(f"{path}: no data rows after the header")
     return X, labels, [header[i] for i in feat]
+
+
+def csv_width(path: str | Path) -> int:
+    """The number of cells in the first non-blank row (the header, when there is one)."""
+    first = next(_rows(Path(path)), None)
+    return 0 if first is None else len(first[1])
 
 
 def read_csv_features(path: str | Path) -> np.ndarray:
@@ -115,23 +124,31 @@ def _table(
     cells (the header's width, or the first row's when there is no header)."""
     features, labels = [], []
     for line, cells in rows:
-        if len(cells) != width:
-            first = "the header" if header is not None else "the first row"
-            raise DataError(f"{path}: line {line} has {len(cells)} cells; {first} has {width}")
+        _check_width(path, line, cells, width, header is not None)
         features.append(_floats(path, line, header, cells, feat))
         labels.append([cells[i] for i in lab])
     X = np.array(features, dtype=np.float64).reshape(len(features), len(feat))
     return X, np.array(labels, dtype=str).reshape(len(labels), len(lab))
 
 
+def _check_width(path: Path, line: int, cells: list[str], width: int, header: bool) -> None:
+    if len(cells) != width:
+        first = "the header" if header else "the first row"
+        raise DataError(f"{path}: line {line} has {len(cells)} cells; {first} has {width}")
+
+
 def _labelled_rows(path: Path, label_column) -> tuple[Rows, list[str], list[int]]:
     """The data rows (line number, cells), the header row and the label column indices;
-    DataError if the file is empty."""
+    DataError if the file is empty or has no feature column."""
     rows = _rows(path)
     header = next(rows, (0, None))[1]
     if header is None:
         raise DataError(f"{path}: empty file; expected a header row")
-    return rows, header, label_indices(path, header, label_column)
+    indices = label_indices(path, header, label_column)
+    if len(set(indices)) == len(header):
+        names = ", ".join(repr(header[i]) for i in indices)
+        raise DataError(f"{path}: no feature columns, only the label column(s) {cut(names)}")
+    return rows, header, indices
 
 
 def _floats(path: Path, line: int, header: list[str] | None, cells: list[str], cols):
@@ -141,7 +158,7 @@ def _floats(path: Path, line: int, header: list[str] | None, cells: list[str], c
         i = next(i for i in cols if not is_number(cells[i]))
         name = f" ('{header[i]}')" if header is not None else ""
         raise DataError(
-            f"{path}: line {line}, column {i + 1}{name}: not a number: {cells[i]!r}"
+            f"{path}: line {line}, column {i + 1}{name}: not a number: {show(cells[i])}"
         ) from None
 
 
@@ -149,7 +166,10 @@ def read_csv_labels(path: str | Path, label_column=None) -> tuple[np.ndarray, in
     """Only the label strings (N, n_label_columns) and the number of feature columns."""
     path = Path(path)
     rows, header, lab = _labelled_rows(path, label_column)
-    labels = [[cells[i] for i in lab] for _, cells in rows if len(cells) == len(header)]
+    labels = []
+    for line, cells in rows:
+        _check_width(path, line, cells, len(header), True)
+        labels.append([cells[i] for i in lab])
     if not labels:
         raise DataError(f"{path}: no data rows after the header")
     return np.array(labels, dtype=str), len(header) - len(lab)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 from nnctl.data import files
 from nnctl.data.builtin import get_builtin
 from nnctl.errors import DataError
-from nnctl.fileio import fsync_dir
+from nnctl.fileio import create_temp, fsync_dir
 
 TIMEOUT = 60
 
@@ -29,7 +28,7 @@ TIMEOUT = 60
 def _download(url: str, folder: Path, expected: files.Checksums) -> Path:
     """Stream ``url`` into a temp file in ``folder``; return it once its checksums match."""
     sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fetch-", suffix=".part")
+    fd, tmp = create_temp(folder, prefix=".fetch-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
             while block := resp.read(1 << 16):
@@ -44,13 +43,13 @@ def _download(url: str, folder: Path, expected: files.Checksums) -> Path:
                 f"{url}: checksum mismatch (SHA-256 {got.sha256}, expected {expected.sha256}); "
                 "the download is corrupt or truncated; nothing was written"
             )
-        return Path(tmp)
+        return tmp
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         reason = getattr(e, "reason", None) or e
         raise DataError(f"{url}: download failed ({reason}); nothing was written") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

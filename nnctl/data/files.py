@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from nnctl.errors import DataError
+from nnctl.fileio import user_path
 
 
 class Checksums(NamedTuple):
@@ -101,7 +102,7 @@ def data_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
     ``data_dir`` (config or ``--data-dir``), ``$NNCTL_DATA``, the user cache.
     """
-    roots = [Path(d).expanduser() for d in (data_dir, os.environ.get("NNCTL_DATA")) if d]
+    roots = [user_path(d) for d in (data_dir, os.environ.get("NNCTL_DATA")) if d]
     return roots + [user_cache_dir()]
 
 

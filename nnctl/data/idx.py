@@ -7,6 +7,7 @@ dimensions ``n``, ``n`` uint32 sizes, then the data in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 from pathlib import Path
 
@@ -44,13 +45,27 @@ def _parse_header(path: Path, fh) -> tuple[np.dtype, tuple[int, ...]]:
 
 
 def read_idx_header(path: str | Path) -> tuple[np.dtype, tuple[int, ...]]:
-    """Element dtype and shape from an IDX header, without reading the data."""
+    """Element dtype and shape from an IDX header, without reading the data. An
+    uncompressed file's size is checked against the header too."""
     path = Path(path)
     try:
         with _open(path) as fh:
-            return _parse_header(path, fh)
+            dtype, shape = _parse_header(path, fh)
+            compressed = isinstance(fh, gzip.GzipFile)
+        if not compressed:
+            _check_size(path, dtype, shape, path.stat().st_size - 4 - 4 * len(shape))
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read IDX file ({e})") from None
+    return dtype, shape
+
+
+def _check_size(path: Path, dtype: np.dtype, shape: tuple[int, ...], size: int) -> None:
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: header sizes may be huge
+    if size != expected:
+        raise DataError(
+            f"{path}: IDX header says shape {tuple(shape)} ({expected} bytes) "
+            f"but the file holds {size} data bytes"
+        )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -62,17 +77,29 @@ def read_idx(path: str | Path) -> np.ndarray:
         Read-only view of the file's bytes when the element type is uint8.
     """
     path = Path(path)
+    dtype, shape = read_idx_header(path)  # an uncompressed file's size is checked here
     try:
         with _open(path) as fh:
-            dtype, shape = _parse_header(path, fh)
-            data = fh.read()
+            _parse_header(path, fh)
+            data = _read_at_most(fh, math.prod(shape) * dtype.itemsize + 1)
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read IDX file ({e})") from None
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        raise DataError(
-            f"{path}: IDX header says shape {tuple(shape)} ({expected} bytes) "
-            f"but the file holds {len(data)} data bytes"
-        )
+    _check_size(path, dtype, shape, len(data))
     array = np.frombuffer(data, dtype=dtype).reshape(shape)
-    return array if dtype.itemsize == 1 else array.astype(dtype.newbyteorder("="))
+    if dtype.itemsize > 1:
+        return array.astype(dtype.newbyteorder("="))
+    array.flags.writeable = False  # a view of the file's bytes
+    return array
+
+
+def _read_at_most(fh, limit: int, chunk: int = 1 << 24) -> bytearray:
+    """Up to ``limit`` bytes, read in chunks into one buffer: a header's size is never
+    allocated at once, and a compressed file holding more than it says is not read to its
+    end."""
+    data = bytearray()
+    while len(data) < limit:
+        block = fh.read(min(chunk, limit - len(data)))
+        if not block:
+            break
+        data += block
+    return data

@@ -3,7 +3,9 @@
 Features come from ``.npy``, ``.npz`` (its only array, or ``x``), ``.csv`` (numeric; a
 header row is skipped; read by ``csvfile``) or IDX files (``-ubyte``, ``.idx``, optionally
 gzipped). Labelled files for ``eval --data`` (.npz or .csv) are read by the loader of their
-type, with the run's array names or label column.
+type, with the run's array names or label column. Both are checked as training data is
+(real, finite numbers), and :func:`prepare` refuses values that the run's preprocessing
+turns into infinities (1e300 does not fit the model's float32).
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data.csvfile import read_csv_features
+from nnctl.data.csvfile import csv_width, read_csv_features
 from nnctl.data.files import require_file
 from nnctl.data.idx import read_idx
 from nnctl.data.npz import npz_names, read_npz_array
-from nnctl.data.sources import LOADERS, REQUIRED, check_features
+from nnctl.data.preprocess import Preprocessor
+from nnctl.data.sources import (
+    LOADERS,
+    REQUIRED,
+    check_features,
+    check_part,
+    first_nonfinite_row,
+)
 from nnctl.data.targets import prepare_targets
 from nnctl.errors import DataError
+from nnctl.fileio import user_path
 
 
 def file_kind(path: Path) -> str:
@@ -50,7 +60,7 @@ READERS = {"npy": _read_npy, "npz": _read_npz, "csv": read_csv_features, "idx": 
 
 def read_features(path) -> np.ndarray:
     """Raw features (N, ...) from a file; DataError naming the file if it cannot be read."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     require_file(path)
     X = READERS[file_kind(path)](path)
     if X.ndim < 1 or len(X) == 0:
@@ -62,7 +72,7 @@ def read_features(path) -> np.ndarray:
 def read_labelled(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray]:
     """Features and targets from an npz or csv file, with the array names or label column
     of the run's own data config when it used the same file type."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     kind = file_kind(path)
     if kind not in ("npz", "csv"):
         raise DataError(f"{path}: --data takes an .npz or .csv file with labels")
@@ -72,5 +82,34 @@ def read_labelled(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray
         part.update({k: data_config[k] for k in part if k in data_config})
     part["path"] = str(path)
     X, y = loader.read(part)
+    check_part(X, y, str(path), str(path))
     targets = prepare_targets([y], [str(path)], spec.task, spec.n_classes)
     return X, targets.parts[0]
+
+
+def read_prediction_input(path, data_config: dict, spec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of ``path``, and its labels when it is the kind of file the model was
+    trained on: a CSV that still has the run's label column(s) is read as training data was
+    (the labels dropped from the features). Returns (X, y or None)."""
+    path = user_path(path)
+    if file_kind(path) == "csv" and data_config.get("type") == "csv":
+        label_column = data_config.get("label_column")
+        n_labels = len(label_column) if isinstance(label_column, list) else 1
+        n_features = int(np.prod(spec.input_shape))
+        if csv_width(path) == n_features + n_labels:
+            return read_labelled(path, data_config, spec)
+    return read_features(path), None
+
+
+def prepare(X: np.ndarray, preprocess: Preprocessor, source: str) -> np.ndarray:
+    """``preprocess.transform(X)``: float32 features for the model; DataError naming
+    ``source`` and the row when a value becomes infinite (too large for float32)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = preprocess.transform(X)
+    row = first_nonfinite_row(out)
+    if row is not None:
+        raise DataError(
+            f"{source}: row {row} holds values too large for the model (float32) after the "
+            "run's preprocessing"
+        )
+    return out

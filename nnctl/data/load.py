@@ -7,17 +7,19 @@ digits/iris is fixed (see ``nnctl.data.builtin``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.augment import Augmenter, black_value
 from nnctl.data.builtin import builtin_counts, get_builtin
 from nnctl.data.config import resolve_data_config
 from nnctl.data.preprocess import Preprocessor, output_shape
-from nnctl.data.sources import LOADERS, check_part, labels_name, sample_shape
+from nnctl.data.sources import LOADERS, check_part, check_sizes, labels_name, sample_shape
 from nnctl.data.spec import DataSpec, Split, Splits
 from nnctl.data.splits import split_count, stratified_split
-from nnctl.data.targets import prepare_targets
+from nnctl.data.targets import prepare_targets, require_classes
 from nnctl.errors import ConfigError
 
 BUILTIN_TEST_SEED = 0
@@ -51,17 +53,34 @@ def describe(cfg: dict) -> DataSpec:
         )  # fmt: skip
     loader = LOADERS.get(cfg["type"])()
     parts = _parts(cfg)
-    n_train, shape = loader.peek(parts[0])
-    n_test = loader.peek(parts[1])[0] if len(parts) > 1 else None
+    sizes = [loader.peek(p) for p in parts]  # (examples, shape of one) from headers
     labels = [loader.read_labels(p) for p in parts]
-    targets = prepare_targets(
-        labels, [labels_name(loader, p) for p in parts], cfg.get("task"), cfg.get("n_classes")
-    )
+    for part, (n, shape), y in zip(parts, sizes, labels):
+        check_sizes(n, shape, len(y), loader.name(part), labels_name(loader, part))
+        _check_test_shape(shape, sizes[0][1])
+    targets = _targets(loader, parts, labels, cfg)
+    (n_train, shape), n_test = sizes[0], (sizes[1][0] if len(parts) > 1 else None)
     n_val = _n_validation(cfg, n_train)
     return DataSpec(
         Path(loader.name(parts[0])).name, output_shape(shape, cfg["flatten"]),
         targets.n_classes, targets.task, n_train - n_val, n_val, n_test, targets.class_names,
+        targets.classes_from_labels,
     )  # fmt: skip
+
+
+def _targets(loader, parts: list[dict], labels: list, cfg: dict):
+    """The parts' targets; DataError when training data for classification has one class."""
+    names = [labels_name(loader, p) for p in parts]
+    targets = prepare_targets(labels, names, cfg.get("task"), cfg.get("n_classes"))
+    require_classes(targets, names[0])
+    return targets
+
+
+def _check_test_shape(shape: tuple, train_shape: tuple) -> None:
+    if tuple(shape) != tuple(train_shape):
+        raise ConfigError(
+            "data.test", f"test examples have shape {shape} but training ones {train_shape}"
+        )
 
 
 def _parts(cfg: dict) -> list[dict]:
@@ -87,20 +106,16 @@ def _read_user(cfg: dict):
     for part in _parts(cfg):
         X, y = loader.read(part)
         check_part(X, y, loader.name(part), labels_name(loader, part))
-        raw.append((X, y, labels_name(loader, part)))
-    targets = prepare_targets(
-        [r[1] for r in raw], [r[2] for r in raw], cfg.get("task"), cfg.get("n_classes")
-    )
+        raw.append((X, y))
+    targets = _targets(loader, _parts(cfg), [r[1] for r in raw], cfg)
     X, X_test = raw[0][0], (raw[1][0] if len(raw) > 1 else None)
-    if X_test is not None and X_test.shape[1:] != X.shape[1:]:
-        raise ConfigError(
-            "data.test",
-            f"test examples have shape {X_test.shape[1:]} but training ones {X.shape[1:]}",
-        )
+    if X_test is not None:
+        _check_test_shape(X_test.shape[1:], X.shape[1:])
     y_test = targets.parts[1] if len(raw) > 1 else None
     name = Path(loader.name(cfg)).name
     spec = DataSpec(name, sample_shape(X.shape, name), targets.n_classes, targets.task,
-                    class_names=targets.class_names)  # fmt: skip
+                    class_names=targets.class_names,
+                    classes_from_labels=targets.classes_from_labels)  # fmt: skip
     return X, targets.parts[0], X_test, y_test, spec
 
 
@@ -118,7 +133,8 @@ def load(cfg: dict, seed: int) -> Splits:
     -------
     Splits
         ``X`` float32 of shape (N, *spec.input_shape); ``y`` int64 (N,) for classification
-        or float32 (N, k) for regression. The preprocessor is fitted on ``train`` only.
+        or float32 (N, k) for regression. The preprocessor is fitted on ``train`` only;
+        ``augment`` is the ``data.augment`` list built (None without one).
     """
     cfg = _resolved(cfg)
     X, y, X_test, y_test, spec = (_read_builtin if "dataset" in cfg else _read_user)(cfg)
@@ -133,10 +149,12 @@ def load(cfg: dict, seed: int) -> Splits:
     def split(Xs, ys):
         return None if Xs is None else Split(prep.transform(Xs), ys)
 
-    spec = DataSpec(
-        spec.name, prep.output_shape, spec.n_classes, spec.task, len(y_train),
-        n_val, None if X_test is None else len(X_test), spec.class_names,
-    )  # fmt: skip
+    n_test = None if X_test is None else len(X_test)
+    spec = replace(spec, input_shape=prep.output_shape, n_train=len(y_train),
+                   n_validation=n_val, n_test=n_test)  # fmt: skip
     train = split(X_train, y_train)
     del X_train
-    return Splits(train, split(X_val, y_val), split(X_test, y_test), spec, prep)
+    augment = (
+        Augmenter.from_config(cfg["augment"], black_value(prep)) if cfg.get("augment") else None
+    )
+    return Splits(train, split(X_val, y_val), split(X_test, y_test), spec, prep, augment)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.core.checks import cut
 from nnctl.data.files import require_file
 from nnctl.errors import DataError
 
@@ -26,7 +27,7 @@ def npz_names(path: str | Path) -> list[str]:
 
 
 def _missing(path: Path, key: str) -> DataError:
-    have = ", ".join(npz_names(path)) or "none"
+    have = cut(", ".join(npz_names(path))) or "none"
     return DataError(f"{path}: no array named '{key}' (the file has: {have})")
 
 

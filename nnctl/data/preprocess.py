@@ -83,6 +83,11 @@ class Preprocessor:
             return X
         if X.ndim >= 2 and int(np.prod(X.shape[1:])) == int(np.prod(self.sample_shape)):
             return X.reshape((len(X), *self.sample_shape))  # e.g. (N, 28, 28) → (N, 28, 28, 1)
+        if len(self.sample_shape) == 1 and X.ndim == 2:
+            raise DataError(
+                f"input has {X.shape[1]} features per example; the model takes "
+                f"{self.sample_shape[0]}"
+            )
         raise DataError(
             f"input of shape {X.shape[1:]} per example does not match the data the "
             f"preprocessing was fitted on, {self.sample_shape}"

@@ -7,6 +7,7 @@ Features of shape (N,) become (N, 1); (N, rows, cols) images become (N, rows, co
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +26,8 @@ def sample_shape(shape: tuple[int, ...], source: str) -> tuple[int, ...]:
     rest = tuple(shape[1:])
     if len(shape) == 0:
         raise DataError(f"{source}: features must have at least one axis; got a scalar")
+    if 0 in rest:
+        raise DataError(f"{source}: examples have no features (features of shape {shape})")
     if len(rest) == 0:
         return (1,)
     if len(rest) == 2:
@@ -62,7 +65,8 @@ class NpzLoader(UserLoader):
     path_keys = ("path",)
 
     def peek(self, part):
-        shape, _ = npz_header(part["path"], part["x"])
+        shape, dtype = npz_header(part["path"], part["x"])
+        check_dtype(dtype, part["path"])
         return (shape[0] if shape else 0), sample_shape(shape, part["path"])
 
     def read_labels(self, part):
@@ -108,22 +112,46 @@ class IdxLoader(UserLoader):
         return X.reshape((len(X), *sample_shape(X.shape, part["images"]))), self.read_labels(part)
 
 
+def check_dtype(dtype: np.dtype, source: str) -> None:
+    """Features of real numbers: not complex, not text."""
+    if dtype.kind not in "biuf":
+        raise DataError(f"{source}: features must be numbers; got dtype {dtype}")
+
+
 def check_features(X: np.ndarray, source: str) -> None:
     """Real numbers (not complex, not text), all finite; DataError naming ``source``."""
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"{source}: features must be numbers; got dtype {X.dtype}")
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        row = int(np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))[0])
+    check_dtype(X.dtype, source)
+    row = first_nonfinite_row(X) if X.dtype.kind == "f" else None
+    if row is not None:
         raise DataError(f"{source}: features contain NaN or infinite values (first in row {row})")
 
 
-def check_part(X: np.ndarray, y: np.ndarray, source: str, labels_source: str) -> None:
-    """Features as :func:`check_features` wants them, and one label per example."""
-    check_features(X, source)
-    if len(y) != len(X):
+def first_nonfinite_row(values: np.ndarray) -> int | None:
+    """Index of the first row of ``values`` (N, ...) holding NaN or infinity, or None."""
+    finite = np.isfinite(values)
+    if finite.all():  # also when there are no rows, or rows of no values
+        return None
+    return int(np.flatnonzero(~finite.reshape(len(values), -1).all(axis=1))[0])
+
+
+def check_sizes(
+    n_examples: int, shape: tuple[int, ...], n_labels: int, source: str, labels_source: str
+) -> None:
+    """At least one example, with at least one feature, and one label per example."""
+    if n_examples == 0:
+        raise DataError(f"{source}: no examples")
+    if math.prod(shape) == 0:
+        raise DataError(f"{source}: examples have no features (each of shape {shape})")
+    if n_labels != n_examples:
         raise DataError(
-            f"{labels_source}: {len(y)} labels for {len(X)} examples; they must be equal"
+            f"{labels_source}: {n_labels} labels for {n_examples} examples; they must be equal"
         )
+
+
+def check_part(X: np.ndarray, y: np.ndarray, source: str, labels_source: str) -> None:
+    """Features as :func:`check_features` wants them, and :func:`check_sizes`."""
+    check_features(X, source)
+    check_sizes(len(X), X.shape[1:], len(y), source, labels_source)
 
 
 def labels_name(loader: UserLoader, part: dict) -> str:

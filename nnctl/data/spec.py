@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from nnctl.data.augment import Augmenter
     from nnctl.data.preprocess import Preprocessor
 
 
@@ -23,12 +24,14 @@ class DataSpec:
         Shape of one example without the batch axis: ``(rows, cols, 1)`` for images (NHWC),
         ``(n_features,)`` for tabular data, flat ``(rows * cols,)`` with ``flatten: true``.
     n_classes : int or None
-        Number of classes; None for regression.
+        Number of classes (of labels for multi-label); None for regression.
     task : str
-        ``"classification"`` or ``"regression"``.
+        ``"classification"``, ``"regression"`` or ``"multilabel"``.
     n_train, n_validation, n_test : int or None
         Examples in each split (after the validation split); None where unknown.
     class_names : tuple of str or None
+    classes_from_labels : bool
+        ``n_classes`` was not declared but counted from the labels (the largest + 1).
     """
 
     name: str
@@ -39,6 +42,7 @@ class DataSpec:
     n_validation: int | None = None
     n_test: int | None = None
     class_names: tuple[str, ...] | None = None
+    classes_from_labels: bool = False
 
 
 @dataclass
@@ -54,10 +58,14 @@ class Split:
 
 @dataclass
 class Splits:
-    """Train, validation and test splits, their spec and the fitted preprocessor."""
+    """Train, validation and test splits, their spec and the fitted preprocessor.
+
+    ``augment`` (``data.augment``; None without one) is for training batches only.
+    """
 
     train: Split
     validation: Split | None
     test: Split | None
     spec: DataSpec
     preprocess: Preprocessor = field(repr=False)
+    augment: Augmenter | None = field(default=None, repr=False)

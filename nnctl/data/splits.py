@@ -66,6 +66,7 @@ def iterate_batches(
     rng: np.random.Generator,
     shuffle: bool = True,
     start_batch: int = 0,
+    min_batch: int = 1,
 ) -> Iterator[np.ndarray]:
     """Index arrays of one epoch, from one permutation drawn from ``rng``.
 
@@ -74,7 +75,8 @@ def iterate_batches(
     n : int
         Number of examples.
     batch_size : int
-        Examples per batch; the last batch may be smaller (it is kept).
+        Examples per batch; the last batch may be smaller (it is kept, unless it is smaller
+        than ``min_batch``: see ``batch_count``).
     rng : numpy.random.Generator
         The permutation is drawn from it when iteration starts, so saving ``rng`` state
         before the epoch and restoring it reproduces the epoch exactly.
@@ -82,6 +84,8 @@ def iterate_batches(
         False gives ``0..n-1`` in order and draws nothing from ``rng``.
     start_batch : int
         Skip this many batches (resume mid-epoch after restoring ``rng``).
+    min_batch : int
+        The smallest batch the model can train on (2 with batch normalization of vectors).
 
     Yields
     ------
@@ -90,8 +94,16 @@ def iterate_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
     order = rng.permutation(n) if shuffle else np.arange(n)
-    for begin in range(start_batch * batch_size, n, batch_size):
+    end = batch_count(n, batch_size, min_batch) * batch_size
+    for begin in range(start_batch * batch_size, min(n, end), batch_size):
         yield order[begin : begin + batch_size]
+
+
+def batch_count(n: int, batch_size: int, min_batch: int = 1) -> int:
+    """Batches in an epoch of ``n`` examples: a last batch smaller than ``min_batch`` is
+    dropped (its examples, a different few each epoch when shuffling, wait for the next)."""
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= min(min_batch, batch_size) and rest else 0)
 
 
 def one_hot(y: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:

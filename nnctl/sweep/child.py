@@ -2,8 +2,10 @@
 
 REQUEST is a JSON object of ``nnctl.train.entry.train_exit_code``'s arguments: ``config``,
 ``overrides`` and ``out`` for a new run, or ``resume_dir``; and ``argv``, the equivalent
-``nnctl`` command line, which meta.json records. The exit code is the one ``nnctl train``
-would give (0, 1, 3 diverged, 130/143 interrupted), with the same ``error:`` lines.
+``nnctl`` command line, which meta.json records; and for a search that learns or stops
+trials early, ``report`` (``nnctl.sweep.report``: where to report the metric after each
+epoch). The exit code is the one ``nnctl train`` would give (0, 1, 3 diverged, 130/143
+interrupted), or 4 when the search pruned the trial, with the same ``error:`` lines.
 
 Trials run as child processes of a sweep worker (a local worker thread or a Ray task).
 If that worker dies (killed, out of memory, a lost Ray node), its training process must not
@@ -41,7 +43,14 @@ def main() -> None:
     die_with_parent()
     from nnctl.train.entry import train_exit_code
 
-    sys.exit(train_exit_code(**json.loads(sys.argv[1])))
+    request = json.loads(sys.argv[1])
+    report = request.pop("report", None)
+    hook = None
+    if report:
+        from nnctl.sweep.report import make_hook
+
+        hook = make_hook(report)
+    sys.exit(train_exit_code(**request, on_epoch_end=hook))
 
 
 if __name__ == "__main__":

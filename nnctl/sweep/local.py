@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
@@ -48,11 +48,26 @@ def raise_on_signals():
         yield
 
 
+class JobSource:
+    """Jobs handed out one at a time to worker threads: from a list, or made as they are
+    needed by a generator (a search that learns asks for each trial when a worker is
+    free, so that it has seen every trial finished before)."""
+
+    def __init__(self, jobs: Iterable[TrialJob]):
+        self.jobs = iter(jobs)
+        self.lock = threading.Lock()
+
+    def next(self) -> TrialJob | None:
+        with self.lock:
+            return next(self.jobs, None)
+
+
 class LocalPool:
     """Runs trial jobs ``workers`` at a time; reports through two callbacks.
 
     ``on_start(job)`` when a trial starts, ``on_done(job, record)`` when it ends (both
-    called from worker threads; the caller serializes them)."""
+    called from worker threads; the caller serializes them). ``jobs`` may be a generator
+    that makes each job when a worker asks for it."""
 
     def __init__(self, workers: int, on_start: Callable, on_done: Callable):
         self.workers = workers
@@ -61,22 +76,32 @@ class LocalPool:
         self.children: dict[int, subprocess.Popen] = {}
         self.lock = threading.Lock()
 
-    def run(self, jobs: list[TrialJob]) -> int | None:
+    def run(self, jobs: Iterable[TrialJob]) -> int | None:
         """Run every job; the signal number if the sweep was stopped, else None."""
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="trial")
-        futures: set[Future] = set()
+        source = JobSource(jobs)
         try:
             with raise_on_signals():
-                futures = {pool.submit(self._work, job) for job in jobs}
-                pending = futures
+                pending: set[Future] = {pool.submit(self._drain, source)
+                                        for _ in range(self.workers)}  # fmt: skip
                 while pending:
-                    _, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()  # a job source that failed (not a trial) raises here
                 return None
         except (Stopped, KeyboardInterrupt) as stop:
             self._stop_children()
             return getattr(stop, "signum", signal.SIGINT)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _drain(self, source: JobSource) -> None:
+        """One worker: run jobs until there are none left or the sweep stops."""
+        while not self.stop.is_set():
+            job = source.next()
+            if job is None:
+                return
+            self._work(job)
 
     def _work(self, job: TrialJob) -> None:
         if self.stop.is_set():

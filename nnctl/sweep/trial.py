@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nnctl
@@ -32,7 +32,9 @@ from nnctl.sweep.child import PARENT_VARIABLE
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
 FAILED = ("failed", "diverged")
+FINISHED = ("completed", "pruned")  # outcomes that are not failures
 INTERRUPTED_CODES = (130, 143)
+PRUNED_CODE = 4  # nnctl.errors.TrialPruned
 
 
 @dataclass
@@ -47,6 +49,8 @@ class TrialJob:
     trial_dir: str  # absolute
     threads: int = 1
     retry_failed: bool = False
+    env: dict = field(default_factory=dict)  # added to the child's environment
+    report: dict | None = None  # where the child reports its metric (nnctl.sweep.report)
 
 
 def read_record(trial_dir: Path) -> dict:
@@ -85,7 +89,7 @@ def run_trial(job: TrialJob | dict, on_start: Callable | None = None) -> dict:
     code, seconds, error = _run_child(job, trial_dir, resume, record, on_start)
     record.update(status=status_of(code), exit_code=code, error=error,
                   wall_seconds=round(record["wall_seconds"] + seconds, 3))  # fmt: skip
-    if record["status"] == "completed":
+    if record["status"] in FINISHED:
         record["error"] = None
     write_record(trial_dir, record)
     return record
@@ -107,6 +111,8 @@ def nnctl_command(job: TrialJob, trial_dir: Path, resume: bool) -> list[str]:
 def _command(job: TrialJob, trial_dir: Path, resume: bool) -> list[str]:
     """The child process: ``nnctl.sweep.child`` with the training to run, as JSON."""
     request = {"argv": nnctl_command(job, trial_dir, resume)}
+    if job.report:
+        request["report"] = job.report
     if resume:
         request["resume_dir"] = str(trial_dir)
     else:
@@ -130,8 +136,11 @@ def _run_child(job, trial_dir: Path, resume: bool, record: dict, on_start):
     start = time.monotonic()
     with open(log_path, "ab") as log:
         offset = log.tell()
+        fds = tuple((job.report or {}).get(key) for key in ("rows_fd", "reply_fd"))
         process = subprocess.Popen(_command(job, trial_dir, resume), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=log, env=child_environment(job.threads))  # fmt: skip
+                                   stdout=log, stderr=log,
+                                   env={**child_environment(job.threads), **job.env},
+                                   pass_fds=tuple(fd for fd in fds if fd is not None))  # fmt: skip
         record["pid"] = process.pid
         write_record(trial_dir, record)
         if on_start is not None:
@@ -147,6 +156,8 @@ def status_of(code: int) -> str:
         return "completed"
     if code == 3:
         return "diverged"
+    if code == PRUNED_CODE:
+        return "pruned"
     if code in INTERRUPTED_CODES or code < 0:
         return "interrupted"
     return "failed"

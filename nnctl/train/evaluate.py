@@ -6,13 +6,19 @@ from __future__ import annotations
 import numpy as np
 
 from nnctl.data import one_hot
-from nnctl.train.metrics import classification_report, confusion_matrix, regression_report
+from nnctl.train.metrics import (
+    classification_report,
+    confusion_matrix,
+    multilabel_report,
+    regression_report,
+)
 
 EVAL_BATCH = 500
 
 
 def targets_for(y: np.ndarray, spec, dtype) -> np.ndarray:
-    """Network targets: one-hot (batch, n_classes) for classification, else y itself."""
+    """Network targets: one-hot (batch, n_classes) for classification, else y itself
+    ((batch, labels) of 0/1 for multi-label, (batch, k) for regression)."""
     if spec.task == "classification":
         return one_hot(y, spec.n_classes, dtype=dtype)
     return y.astype(dtype, copy=False).reshape(len(y), -1)
@@ -53,6 +59,8 @@ def evaluate(network, split, spec, detailed: bool = False, batch_size: int = EVA
             )
         else:
             result["accuracy"] = float(np.mean(predicted == split.y))
+    elif spec.task == "multilabel":
+        result.update(multilabel_report(split.y, out))
     else:
         result.update(regression_report(split.y.reshape(len(out), -1), out.reshape(len(out), -1)))
     return result

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from nnctl import layout
+from nnctl.core.checks import show
 from nnctl.fileio import atomic_write_text
 
 COLUMNS = [
@@ -61,9 +62,8 @@ class MetricsLog:
         atomic_write_text(self.csv, self._csv_text(rows, header=True))
         if not partial:
             return None
-        shown = partial if len(partial) <= 40 else partial[:37] + "..."
         return (
-            f"{self.jsonl}: dropped a partial last line ({shown!r}), left by a crash "
+            f"{self.jsonl}: dropped a partial last line ({show(partial, 40)}), left by a crash "
             "while it was written; metrics.csv rewritten to match"
         )
 

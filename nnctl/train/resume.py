@@ -12,12 +12,13 @@ exactly: an error, or with ``--force`` a fresh start from epoch 1.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnctl import layout
-from nnctl.errors import CheckpointError, NnctlError
+from nnctl.config import config_from_mapping
+from nnctl.core.checks import show
+from nnctl.errors import CheckpointError, ConfigError, ConfigErrors, NnctlError
 from nnctl.train.checkpoint import load_checkpoint
 from nnctl.train.logs import MetricsLog
 
@@ -69,10 +70,22 @@ def plan_resume(run_dir: Path, config, force: bool) -> ResumePlan:
     else:
         _check_restart(run_dir, force, plan)
         reference = None
+    source = last
     if not isinstance(reference, dict):  # no checkpoint, or one without its config
-        reference = layout.read_required(run_dir / layout.CONFIG_FILE)
-    _check_changes(plan, reference, config.data, force)
+        source = run_dir / layout.CONFIG_FILE
+        reference = layout.read_required(source)
+    _check_changes(plan, _resolved_again(reference, source, config.spec), config.data, force)
     return plan
+
+
+def _resolved_again(reference: dict, source: Path, spec) -> dict:
+    """``reference`` resolved by this version of nnctl, so that arguments added since the
+    run started (with their defaults) are no differences; as it is when it no longer
+    resolves (the comparison then shows what changed)."""
+    try:
+        return config_from_mapping(reference, source=str(source), spec=spec).data
+    except (ConfigError, ConfigErrors):
+        return reference
 
 
 def _check_restart(run_dir: Path, force: bool, plan: ResumePlan) -> None:
@@ -116,10 +129,7 @@ def _check_changes(plan: ResumePlan, old: dict, new: dict, force: bool) -> None:
 
 
 def _shown(flat: dict, key: str) -> str:
-    if key not in flat:
-        return "(absent)"
-    text = json.dumps(flat[key])
-    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 3] + "..."
+    return show(flat[key], SHOWN_VALUE_CHARS) if key in flat else "(absent)"
 
 
 def flatten_config(value, prefix: str = "") -> dict:

@@ -3,8 +3,8 @@ meta.json.
 
 The file names and readers are ``nnctl.layout``'s; this is the training side that writes.
 meta.json's ``status`` is ``running`` while a process trains the run (and holds its lock,
-``nnctl.train.lock``), then ``completed``, ``interrupted``, ``diverged`` or ``failed`` (with
-``error``); ``resumes`` lists every later session.
+``nnctl.train.lock``), then ``completed``, ``interrupted``, ``diverged``, ``pruned`` or
+``failed`` (with ``error``); ``resumes`` lists every later session.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import numpy as np
 import yaml
 
 from nnctl import __version__, layout
-from nnctl.errors import DivergedError, Interrupted, NnctlError
-from nnctl.fileio import atomic_write_json, atomic_write_text
+from nnctl.core.checks import cut
+from nnctl.errors import SYSTEM_ERRORS, NnctlError, message, run_status
+from nnctl.fileio import atomic_write_json, atomic_write_text, make_dirs, user_path
 from nnctl.train.lock import RunLock
 
 
@@ -40,21 +41,16 @@ def default_run_dir(config_name: str, root: Path = layout.RUNS_ROOT) -> Path:
     candidate, suffix = root / f"{config_name}-{stamp}", 2
     while True:
         try:
-            candidate.mkdir(parents=True)
-            return candidate
+            return make_dirs(candidate, "run directory", exist_ok=False)
         except FileExistsError:
             candidate = root / f"{config_name}-{stamp}-{suffix}"
             suffix += 1
-        except OSError as error:
-            raise NnctlError(
-                f"{candidate}: cannot create the run directory ({error.strerror})"
-            ) from None
 
 
 def check_new_run(path: Path) -> None:
     """Refuse ``path`` for a new run if it is not a folder or holds a run with training in
     it; checked before the data loads, and again under the lock by ``create_run``."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if path.exists() and not path.is_dir():
         raise NnctlError(f"{path}: exists and is not a directory")
     if _holds_run(path) and holds_training(path):
@@ -71,12 +67,9 @@ def create_run(path: Path, note: Callable[[str], None]) -> RunLock:
     before its first checkpoint and epoch) is cleared and reused, with a ``note``; a run
     with training is never overwritten.
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     check_new_run(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise NnctlError(f"{path}: cannot create the run directory ({error.strerror})") from None
+    make_dirs(path, "run directory")
     lock = RunLock(path).acquire()
     try:
         check_new_run(path)  # again, now that no other process can be starting it
@@ -181,33 +174,31 @@ def finish_meta(run_dir: Path, status: str, error: str | None = None) -> None:
     atomic_write_json(path, meta)
 
 
-#: How a session that raised ends up in meta.json (any other exception: ``failed``).
-OUTCOMES = (
-    (Interrupted, "interrupted"),
-    (KeyboardInterrupt, "interrupted"),
-    (DivergedError, "diverged"),
-)
+#: Longest error meta.json keeps.
 MAX_ERROR_CHARS = 2000
+#: Endings that are no error of the run: nothing is recorded in meta.json's ``error``.
+NO_ERROR = ("interrupted", "pruned")
 
 
 def describe_error(error: BaseException) -> str:
-    """The error as meta.json keeps it: an NnctlError's message, else ``Type: message``."""
-    text = str(error) if isinstance(error, NnctlError) else f"{type(error).__name__}: {error}"
-    text = text.rstrip(": ") or type(error).__name__
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+    """The error as meta.json keeps it: the line the command line shows (``errors.message``),
+    with the exception's type for one nnctl does not expect."""
+    expected = isinstance(error, (NnctlError, *SYSTEM_ERRORS))
+    text = message(error) if expected else f"{type(error).__name__}: {error}"
+    return cut(text.rstrip(": ") or type(error).__name__, MAX_ERROR_CHARS)
 
 
 @contextmanager
 def recording_outcome(run_dir: Path):
     """Run the block; when it raises anything, record in meta.json how the run ended
-    (``interrupted``, ``diverged`` or ``failed``, with the error) and re-raise, so no run
-    is left at ``running`` by a failure."""
+    (``errors.run_status``: interrupted, diverged, pruned or failed, with the error) and
+    re-raise, so no run is left at ``running`` by a failure."""
     try:
         yield
     except BaseException as error:
-        status = next((s for kind, s in OUTCOMES if isinstance(error, kind)), "failed")
+        status = run_status(error)
         try:
-            finish_meta(run_dir, status, None if status == "interrupted" else describe_error(error))
+            finish_meta(run_dir, status, None if status in NO_ERROR else describe_error(error))
         except (OSError, NnctlError):
             pass  # nothing can be recorded (a read-only or full disk): the error itself matters
         raise

@@ -2,8 +2,9 @@
 
 Layers are timed while the network runs them one by one (``fuse`` off), each layer's
 ``forward`` and ``backward`` wrapped in a stopwatch for the length of the measurement, so
-the loss head (softmax with cross-entropy included) is the network's own. The step times
-run the network as training does, with its fused stages.
+the loss head (softmax with cross-entropy included) is the network's own. The layers inside
+blocks are timed too, each with its own stopwatch (a block's time includes theirs). The
+step times run the network as training does, with its fused stages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nnctl.core import NeuralNetwork
+from nnctl.core.chain import named_layers
 from nnctl.core.synthetic import synthetic_batch
 
 # method → the stopwatch total it adds to
@@ -29,11 +31,25 @@ TIMED_METHODS = {
 
 @dataclass
 class LayerTiming:
+    """One layer's median times; ``name`` is its dotted position (``3``, ``3.0``,
+    ``3.shortcut``) and ``depth`` 0 for the network's layers, 1 inside a block, ..."""
+
     index: int
     layer: str
     output_shape: tuple[int, ...]
     forward_ms: float
     backward_ms: float
+    name: str = ""
+    depth: int = 0
+
+
+def network_layers(network: NeuralNetwork) -> list[tuple[int, str, int, object]]:
+    """``(index, dotted name, depth, layer)`` of every layer, blocks' children after them."""
+    return [
+        (index, name, depth, layer)
+        for index, top in enumerate(network.layers)
+        for name, layer, depth in named_layers(top, str(index))
+    ]
 
 
 @dataclass
@@ -85,11 +101,13 @@ class Stopwatch:
 @contextmanager
 def layer_by_layer(network: NeuralNetwork) -> Iterator[list[Stopwatch]]:
     """Inside the block the network runs its layers one by one, each timed by its
-    stopwatch (yielded in layer order); afterwards the layers and fusion are as before."""
-    watches = [Stopwatch() for _ in network.layers]
+    stopwatch (yielded in ``network_layers`` order); afterwards the layers and fusion are as
+    before."""
+    layers = [layer for *_, layer in network_layers(network)]
+    watches = [Stopwatch() for _ in layers]
     fuse = network.fuse
     network.fuse = False
-    for layer, watch in zip(network.layers, watches):
+    for layer, watch in zip(layers, watches):
         for method, total in TIMED_METHODS.items():
             if hasattr(layer, method):  # an instance attribute shadows the class's method
                 setattr(layer, method, watch.wrap(getattr(layer, method), total))
@@ -97,7 +115,7 @@ def layer_by_layer(network: NeuralNetwork) -> Iterator[list[Stopwatch]]:
         yield watches
     finally:
         network.fuse = fuse
-        for layer in network.layers:
+        for layer in layers:
             for method in TIMED_METHODS:
                 vars(layer).pop(method, None)
 
@@ -139,16 +157,17 @@ def time_network(
 
 def _report(network, spec, batch_size, iterations, layer_runs, step_runs) -> TimingReport:
     """Medians over the runs."""
-    shapes = network.output_shapes(spec.input_shape)
     layers = [
         LayerTiming(
-            index=i,
+            index=index,
             layer=layer.type_name,
-            output_shape=tuple(shapes[i]),
-            forward_ms=statistics.median(run[0][i] for run in layer_runs),
-            backward_ms=statistics.median(run[1][i] for run in layer_runs),
+            output_shape=tuple(layer.output_shape(layer.input_shape)),
+            forward_ms=statistics.median(run[0][k] for run in layer_runs),
+            backward_ms=statistics.median(run[1][k] for run in layer_runs),
+            name=name,
+            depth=depth,
         )
-        for i, layer in enumerate(network.layers)
+        for k, (index, name, depth, layer) in enumerate(network_layers(network))
     ]
     step_ms = statistics.median(f + b for f, b in step_runs)
     return TimingReport(

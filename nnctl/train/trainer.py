@@ -3,7 +3,9 @@
 Everything that decides what happens next (weights, optimizer moments, callback state,
 both random generators, the position inside the epoch and the running sums of the
 epoch) goes into every checkpoint, so a run resumed from a checkpoint is
-bit-for-bit the run that never stopped.
+bit-for-bit the run that never stopped. Training batches are augmented (``data.augment``)
+with a generator seeded from ``[seed, 3, step]``, a function of the saved step, so the
+augmentation needs no state of its own.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ import numpy as np
 
 from nnctl import layout
 from nnctl.core.optimizers import grad_norm
-from nnctl.data import iterate_batches
+from nnctl.data import batch_count, iterate_batches
 from nnctl.errors import CheckpointError, DivergedError, Interrupted
 from nnctl.train.callbacks import EarlyStopping, ReduceLROnPlateau, Tracker
 from nnctl.train.checkpoint import (
     load_checkpoint,
+    loading,
     rng_from_arrays,
     rng_to_arrays,
     save_checkpoint,
+    spec_to_meta,
     split_prefix,
     with_prefix,
 )
 from nnctl.train.evaluate import evaluate, targets_for
 from nnctl.train.logs import MetricsLog
+from nnctl.train.metrics import HITS
 
 
 @dataclass
@@ -104,20 +109,28 @@ class Trainer:
     run_dir : Path
         Where checkpoints and logs go (``checkpoints/``, ``metrics.jsonl``, ``metrics.csv``).
     seed : int
-        Seeds the batch-order generator.
+        Seeds the batch order and the augmentation draws.
     reporter : object with ``start_epoch(epoch, total_batches)``, ``batch(...)``,
         ``end_epoch(row)``; see ``nnctl.train.report``.
+    callbacks : sequence of objects with any of ``on_step(step, values)`` (after every
+        update: ``{"train_loss", "lr"}``), ``on_epoch_end(row)`` (each epoch's metrics row, as
+        it is logged, before checkpoints; e.g. ``nnctl.loggers.LoggerSet``) and
+        ``on_epoch_saved(row)`` (once the epoch is checkpointed, as ``checkpoint.every`` says;
+        it may raise to stop training: a sweep's scheduler raises TrialPruned).
     """
 
     def __init__(self, network, optimizer, schedule, splits, settings: TrainSettings,
-                 run_dir: Path, seed: int, config_hash: str = "", reporter=None):  # fmt: skip
+                 run_dir: Path, seed: int, config_hash: str = "", reporter=None,
+                 callbacks=()):  # fmt: skip
         self.network, self.optimizer, self.schedule = network, optimizer, schedule
         self.splits, self.settings, self.run_dir = splits, settings, Path(run_dir)
         self.spec = splits.spec
         self.config_hash = config_hash
         self.reporter = reporter
+        self.callbacks = list(callbacks)
         self.base_lr = optimizer.base_lr
         self.shuffle_rng = np.random.default_rng([seed, 2])
+        self.seed = seed
         self.epoch_start_state = self.shuffle_rng.bit_generator.state
         self.progress = Progress(lr=self.base_lr)
         self.tracker = Tracker(settings.monitor, settings.monitor_mode)
@@ -144,9 +157,17 @@ class Trainer:
             self.epoch_start_state = self.shuffle_rng.bit_generator.state
         else:  # resuming inside an epoch: replay the same permutation
             self.shuffle_rng.bit_generator.state = self.epoch_start_state
-        batches = iterate_batches(len(train), self.settings.batch_size, self.shuffle_rng,
-                                  shuffle=self.settings.shuffle, start_batch=p.batch_in_epoch)  # fmt: skip
-        total = -(-len(train) // self.settings.batch_size)
+        # batch norm of vectors cannot train on one example: such a last batch is dropped
+        least = self.network.min_training_batch(self.spec.input_shape)
+        batches = iterate_batches(
+            len(train),
+            self.settings.batch_size,
+            self.shuffle_rng,
+            shuffle=self.settings.shuffle,
+            start_batch=p.batch_in_epoch,
+            min_batch=least,
+        )
+        total = batch_count(len(train), self.settings.batch_size, least)
         self._report("start_epoch", p.epoch + 1, total, p.batch_in_epoch)
         network = self.network.train()
         for rows in batches:
@@ -163,10 +184,13 @@ class Trainer:
 
     def _step(self, X: np.ndarray, y: np.ndarray) -> None:
         p, network = self.progress, self.network
+        if self.splits.augment is not None:
+            # a generator of its own per step: a resumed run draws what the straight one drew
+            X = self.splits.augment(X, np.random.default_rng([self.seed, 3, p.step]))
         lr = self._learning_rate()
         out = network.forward(X)
         loss = network.backward(targets_for(y, self.spec, network.dtype), out)
-        params = network.param_grads()
+        params = network.trainable_param_grads()
         norm = grad_norm(params)  # once: the divergence check must come before the update
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self._diverged(loss)
@@ -175,8 +199,9 @@ class Trainer:
         p.lr, p.step, p.batch_in_epoch = lr, p.step + 1, p.batch_in_epoch + 1
         p.loss_sum += loss * len(X)
         p.seen += len(X)
-        if self.spec.task == "classification":
-            p.correct += int(np.sum(out.reshape(len(X), -1).argmax(axis=1) == y))
+        if self.spec.task in HITS:
+            p.correct += HITS[self.spec.task](out, y)
+        self._notify("on_step", p.step, {"train_loss": float(loss), "lr": lr})
 
     def _learning_rate(self) -> float:
         lr = self.base_lr
@@ -195,6 +220,7 @@ class Trainer:
         p.start_epoch()
         self.log.append(row)
         self._report("end_epoch", row)
+        self._notify("on_epoch_end", row)
         if self.plateau:
             self.plateau.update(row)
         improved = self.tracker.update(row)
@@ -214,6 +240,7 @@ class Trainer:
             self._save(layout.LAST_CHECKPOINT)
             if self.settings.keep == "all":
                 self._save(layout.epoch_checkpoint(p.epoch))
+        self._notify("on_epoch_saved", row)
 
     def _epoch_row(self) -> dict:
         p = self.progress
@@ -222,8 +249,7 @@ class Trainer:
             "step": p.step,
             "lr": p.lr,
             "train_loss": p.loss_sum / max(p.seen, 1),
-            "train_accuracy": p.correct / max(p.seen, 1) if self.spec.task == "classification"
-            else None,
+            "train_accuracy": p.correct / max(p.seen, 1) if self.spec.task in HITS else None,
             "val_loss": None,
             "val_accuracy": None,
         }  # fmt: skip
@@ -298,6 +324,13 @@ class Trainer:
         if handler is not None:
             handler(*args)
 
+    def _notify(self, event: str, *args) -> None:
+        """Call ``event`` on every callback that has it."""
+        for callback in self.callbacks:
+            method = getattr(callback, event, None)
+            if method is not None:
+                method(*args)
+
     # --- checkpoints ------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
         """(arrays, meta) describing the whole training state."""
@@ -317,6 +350,7 @@ class Trainer:
             "tracker": self.tracker.state(),
             "early_stopping": self.early.state() if self.early else None,
             "reduce_lr_on_plateau": self.plateau.state() if self.plateau else None,
+            "data_spec": spec_to_meta(self.spec),
             **self.extra_meta,
         }
         return arrays, meta
@@ -327,11 +361,22 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         """Continue from the checkpoint at ``path`` (normally ``checkpoints/last.npz``)."""
-        self.load_state(*load_checkpoint(path))
+        self.load_state(*load_checkpoint(path), path)
 
-    def load_state(self, arrays: dict, meta: dict) -> None:
-        """Continue from a checkpoint's ``(arrays, meta)``; the metrics logs are cut to the
-        epochs it has seen (a partial last line, left by a crash, is dropped with a warning)."""
+    def load_state(self, arrays: dict, meta: dict, source: Path) -> None:
+        """Continue from the ``(arrays, meta)`` of the checkpoint at ``source`` (named by a
+        failure to restore them); the metrics logs are cut to the epochs it has seen (a
+        partial last line, left by a crash, is dropped with a warning)."""
+        with loading(source):
+            self._restore(arrays, meta)
+        try:
+            repaired = self.log.keep_until(self.progress.epoch)
+        except ValueError as error:
+            raise CheckpointError(f"{self.log.jsonl}: malformed ({error})") from None
+        if repaired:
+            self._report("warning", repaired)
+
+    def _restore(self, arrays: dict, meta: dict) -> None:
         self.network.load_state_dict(split_prefix(arrays, "model"))
         self.optimizer.load_state_dict(split_prefix(arrays, "optim"))
         rng_from_arrays(split_prefix(arrays, "rng/network"), self.network.rng)
@@ -345,9 +390,3 @@ class Trainer:
             self.early.load_state(meta["early_stopping"])
         if self.plateau and meta.get("reduce_lr_on_plateau"):
             self.plateau.load_state(meta["reduce_lr_on_plateau"])
-        try:
-            repaired = self.log.keep_until(self.progress.epoch)
-        except ValueError as error:
-            raise CheckpointError(f"{self.log.jsonl}: malformed ({error})") from None
-        if repaired:
-            self._report("warning", repaired)

@@ -23,6 +23,7 @@ def write(tmp_path):
 
 
 FC = "fully_connected"
+SOFTMAX_10 = {"type": FC, "n_out": 10, "activation": "softmax"}
 
 
 def layers(*specs):
@@ -289,6 +290,173 @@ BAD = [
         layers({"type": FC, "n_out": 10, "activation": {"type": "leaky_relu", "alpha": 2}}),
         "model.layers[0].activation.alpha: must be a number in [0, 1); got 2",
     ),
+    # --- blocks, repeat, new layers and losses -------------------------------------------
+    (
+        "nested negative n_out",
+        layers(
+            {"type": "conv2d", "n_out": 4},
+            {"type": "residual", "layers": [{"type": "conv2d", "n_out": 4}]},
+            {
+                "type": "residual",
+                "layers": [{"type": "conv2d", "n_out": 4}, {"type": "conv2d", "n_out": -3}],
+            },
+            "global_avg_pool",
+            SOFTMAX_10,
+        ),
+        "model.layers[2].layers[1].n_out: must be a positive integer; got -3",
+    ),
+    (
+        "unknown key in a block's child",
+        layers(
+            {"type": "residual", "layers": [{"type": "batch_norm", "momentun": 0.9}]}, SOFTMAX_10
+        ),
+        "model.layers[0].layers[0]: unknown key 'momentun' for batch_norm; did you mean 'momentum'?",
+    ),
+    (
+        "unknown layer in a branch",
+        layers({"type": "concat", "branches": [[], ["global_avg_pol"]]}, SOFTMAX_10),
+        "model.layers[0].branches[1][0].type: unknown layer 'global_avg_pol'; did you mean 'global_avg_pool'?",
+    ),
+    (
+        "block layers not a list",
+        layers({"type": "residual", "layers": "conv2d"}, SOFTMAX_10),
+        "model.layers[0].layers: must be a list of layers; got 'conv2d'",
+    ),
+    (
+        "empty residual",
+        layers({"type": "residual", "layers": []}, SOFTMAX_10),
+        "model.layers[0].layers: must be a non-empty list of layers; got []",
+    ),
+    (
+        "branch not a list",
+        layers({"type": "concat", "branches": ["flatten"]}, SOFTMAX_10),
+        "model.layers[0].branches[0]: must be a list of layers; got 'flatten'",
+    ),
+    (
+        "repeat 0",
+        layers({"type": FC, "n_out": 16, "repeat": 0}, SOFTMAX_10),
+        "model.layers[0].repeat: must be a positive integer; got 0",
+    ),
+    (
+        "identity shortcut that changes the shape",
+        layers(
+            {
+                "type": "residual",
+                "shortcut": "identity",
+                "layers": [{"type": "conv2d", "n_out": 4, "stride": 2}],
+            },
+            SOFTMAX_10,
+        ),
+        (
+            "model.layers[0]: residual: an identity shortcut needs the layers to keep the input "
+            "shape (8, 8, 1); they give (4, 4, 4) (use shortcut: projection or auto) at this depth"
+        ),
+    ),
+    (
+        "concat of images with different sizes",
+        layers(
+            {"type": "conv2d", "n_out": 2},
+            {
+                "type": "concat",
+                "branches": [[{"type": "pool2d"}], [{"type": "conv2d", "n_out": 3}]],
+            },
+            SOFTMAX_10,
+        ),
+        "model.layers[1]: concat: branch 1 gives (8, 8, 3) but branch 0 gives (4, 4, 2)",
+    ),
+    (
+        "kernel too large inside a repeated block",
+        layers(
+            {
+                "type": "residual",
+                "repeat": 3,
+                "layers": [{"type": "conv2d", "n_out": 4, "kernel_shape": 5, "pad": "valid"}],
+            },
+            SOFTMAX_10,
+        ),
+        (
+            "model.layers[0].layers[0]: Conv2D: kernel 5x5 is larger than its padded input 4x4 "
+            "(input 4x4) (in copy 2 of 3 of model.layers[0]) at this depth"
+        ),
+    ),
+    (
+        "repeated conv shrinks below its kernel",
+        layers(
+            {"type": "conv2d", "n_out": 2, "kernel_shape": 3, "pad": "valid", "repeat": 4},
+            SOFTMAX_10,
+        ),
+        (
+            "model.layers[0]: Conv2D: kernel 3x3 is larger than its padded input 2x2 (input 2x2) "
+            "(copy 4 of 4) at this depth"
+        ),
+    ),
+    (
+        "softmax inside a block",
+        layers(
+            {"type": "residual", "layers": [{"type": FC, "n_out": 64, "activation": "softmax"}]},
+            SOFTMAX_10,
+        ),
+        "model.layers[0].layers[0].activation: softmax is only allowed on the last layer",
+    ),
+    (
+        "batch norm on vectors with batches of one",
+        {
+            "data": {"batch_size": 1},
+            "model": {"layers": [{"type": FC, "n_out": 8}, "batch_norm", SOFTMAX_10]},
+        },
+        (
+            "data.batch_size: batch_norm at model.layers[1] normalizes vectors over the batch: "
+            "training needs batches of 2 or more; got 1"
+        ),
+    ),
+    (
+        "class_weights of the wrong length",
+        {"model": {"loss": {"type": "cross_entropy", "class_weights": [1, 2, 3]}}},
+        (
+            "model.loss.class_weights: needs one weight per class: data 'digits' has 10 classes; "
+            "got 3 weights"
+        ),
+    ),
+    (
+        "class_weights not numbers",
+        {"model": {"loss": {"type": "cross_entropy", "class_weights": "uniform"}}},
+        "model.loss.class_weights: must be a list of positive numbers, one per class; got 'uniform'",
+    ),
+    (
+        "binary cross-entropy after softmax",
+        {"model": {"loss": "binary_cross_entropy"}},
+        (
+            "model.layers[1].activation: binary_cross_entropy needs probabilities: the last "
+            "activation must be sigmoid; got softmax (softmax makes the outputs compete"
+        ),
+    ),
+    (
+        "sigmoid before cross-entropy",
+        layers({"type": FC, "n_out": 10, "activation": "sigmoid"}),
+        (
+            "model.layers[0].activation: cross_entropy needs probabilities: the last activation "
+            "must be softmax; got sigmoid (sigmoid scores each class on its own: use softmax for "
+            "one class per example, or binary_cross_entropy for multi-label targets)"
+        ),
+    ),
+    (
+        "huber on classification",
+        {"model": {"loss": "huber"}},
+        (
+            "model.loss: huber needs a regression target; data 'digits' is classification "
+            "(use cross_entropy)"
+        ),
+    ),
+    (
+        "l1 on classification",
+        {"model": {"loss": {"type": "l1"}}},
+        "model.loss: l1 needs a regression target; data 'digits' is classification",
+    ),
+    (
+        "bias not a flag",
+        layers({"type": FC, "n_out": 10, "activation": "softmax", "bias": "no"}),
+        "model.layers[0].bias: must be true or false; got 'no'",
+    ),
     (
         "nesterov without momentum",
         {"optimizer": {"type": "sgd", "lr": 0.1, "nesterov": True}},
@@ -415,4 +583,23 @@ def test_accuracy_monitor_on_regression(write, tmp_path):
 def test_yaml_dump_of_table_entries_is_safe():
     # The table itself must be plain data (it is dumped with safe_dump).
     for _, patch, _ in BAD:
-        yaml.safe_dump(config_dict(patch))
+        config = config_dict(patch)
+        assert yaml.safe_load(yaml.safe_dump(config)) == config, patch
+
+
+def test_a_stray_label_is_out_of_range_not_more_classes(write, tmp_path):
+    """Undeclared classes are counted from the labels: one label 99 among 0-2 with a
+    3-wide last layer is a label out of range (as Keras reports it), not "100 classes"."""
+    import numpy as np
+
+    y = np.arange(30) % 3
+    y[5] = 99
+    np.savez(tmp_path / "d.npz", x=np.ones((30, 4)), y=y)
+    data = {"dataset": DELETE, "type": "npz", "path": "d.npz"}
+    patch = {"data": data, "model": {"layers": [{"type": FC, "n_out": 3, "activation": "softmax"}]}}
+    (line,) = error_lines(write(config_dict(patch)))
+    assert "data: label 99 in 'd.npz' is out of range for 3 classes" in line
+    assert "set data.n_classes and model.layers[0].n_out to 100" in line
+    patch["model"]["layers"][0]["n_out"] = 101  # wider than the labels: their count is wrong
+    (line,) = error_lines(write(config_dict(patch)))
+    assert "must equal the number of classes of 'd.npz' (100); got 101" in line

@@ -116,6 +116,7 @@ def test_defaults_are_filled():
         "checkpoint": {"every": 1, "keep": "last", "monitor": "val_loss", "mode": "min"},
         "early_stopping": None,
         "reduce_lr_on_plateau": None,
+        "loggers": ["csv"],
     }
     assert data["data"]["batch_size"] == 32 and "shuffle" in data["data"]
     assert "extends" not in data

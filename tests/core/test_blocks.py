@@ -210,7 +210,9 @@ def test_shape_errors_inside_a_block_name_the_position():
 def test_concat_joins_branches_on_the_last_axis():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(2, 4, 4, 3))
-    block = built(Concat([[Conv2D(2, 3, "tanh")], [], [Pool2D(3, "max", pad=1)]]), X.shape[1:])
+    block = built(
+        Concat([[Conv2D(2, 3, "tanh")], [], [Pool2D(3, "max", stride=1, pad=1)]]), X.shape[1:]
+    )
     assert block.output_shape(X.shape[1:]) == (4, 4, 8)
     conv, pool = block.branches[0][0], block.branches[2][0]
     expected = np.concatenate([conv.forward(X), X, pool.forward(X)], axis=-1)
@@ -271,8 +273,8 @@ def test_layer_specs_as_in_a_config():
         ),
         (
             {"type": "residual", "layers": [{"type": "conv2d", "n_out": -3}]},
-            "layers[0]",
-            "n_out must be a positive integer; got -3",
+            "layers[0].n_out",
+            "must be a positive integer; got -3",
         ),
         (
             {"type": "concat", "branches": [[], [{"type": "residual", "layers": ["flaten"]}]]},

@@ -161,6 +161,7 @@ LAYER_CASES = {
         (lambda: FullyConnected(4, "tanh"), (3, 5)),
         (lambda: FullyConnected(3, "sigmoid", "he_normal"), (2, 4, 3, 2)),  # image input
         (lambda: FullyConnected(4, "softmax"), (3, 6)),
+        (lambda: FullyConnected(3, "tanh", bias=False), (3, 4)),
     ],
     "conv2d": [
         (lambda: Conv2D(3, (3, 3), "tanh", stride=1, pad="same"), (2, 5, 5, 2)),
@@ -171,6 +172,7 @@ LAYER_CASES = {
         (lambda: Conv2D(2, (5, 3), "elu", stride=(2, 1), pad=(2, 1)), (2, 9, 5, 2)),
         (lambda: Conv2D(2, (2, 2), "tanh", stride=1, pad="same"), (2, 4, 5, 2)),  # even: asym
         (lambda: Conv2D(2, (1, 1), "linear", stride=1, pad="valid"), (2, 3, 3, 4)),
+        (lambda: Conv2D(3, (3, 3), "tanh", stride=2, bias=False), (2, 5, 5, 2)),
     ],
     "pool2d": [
         (lambda: Pool2D((2, 2), "max", stride=2), (2, 6, 6, 3)),
@@ -221,6 +223,13 @@ LAYER_CASES = {
                 activation="sigmoid",
             ),
             (2, 4, 4, 3),
+        ),
+        # repeat: two copies of a bias-free conv, each with its own weights
+        (
+            lambda: Residual(
+                [{"type": "conv2d", "n_out": 2, "activation": "tanh", "bias": False, "repeat": 2}]
+            ),
+            (2, 4, 4, 2),
         ),
     ],
     "concat": [
@@ -386,9 +395,7 @@ def test_network_gradient(name, make):
     assert np.isclose(net.backward(Y, out), net.loss_value(Y, out))
     net.rng.bit_generator.state = state  # the same dropout mask in the check
     results = check_network(net, X, Y, samples=10**6)
-    assert [f"layers.{r.index}.{r.parameter}" for r in results] == [
-        key for key, _, _ in net.param_grads()
-    ]
+    assert [r.key for r in results] == [key for key, _, _ in net.param_grads()]
     for r in results:
         assert r.checked == np.prod(r.shape), (r.index, r.parameter)
         assert r.max_relative_error < TOL, (r.index, r.parameter)

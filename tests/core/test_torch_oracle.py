@@ -1,5 +1,6 @@
 """PyTorch as an optional oracle (float64): conv, max/average pool and fully connected
-layers, forward and backward, and a whole fused CNN step. Skipped without torch."""
+layers, forward and backward, and a whole fused CNN step. Skipped without torch (the
+``oracle`` extra installs it; CI does)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from nnctl.core import Conv2D, Flatten, FullyConnected, NeuralNetwork, Pool2D
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+# One thread: these tensors are tiny, and torch's pool would only compete with the rest of
+# the suite for the cores.
+torch.set_num_threads(1)
+
+
+def tensor(X: np.ndarray, grad: bool = False):
+    """A float64 torch tensor of ``X``, so the comparisons can be held to 1e-12."""
+    return torch.tensor(X, dtype=torch.float64, requires_grad=grad)
 
 
 def nchw(X: np.ndarray):
-    return torch.tensor(X.transpose(0, 3, 1, 2), requires_grad=True)  # NHWC → NCHW
+    return tensor(X.transpose(0, 3, 1, 2), grad=True)  # NHWC → NCHW
 
 
 def nhwc(T) -> np.ndarray:
@@ -33,11 +42,11 @@ def test_conv_matches_torch(kernel, stride, pad, in_shape):
     Y = layer.forward(X)
     R = rng.normal(size=Y.shape)
     dX = layer.backward(R)
-    W = torch.tensor(layer.parameters["W"].transpose(3, 2, 0, 1), requires_grad=True)  # OIHW
-    b = torch.tensor(layer.parameters["b"][0], requires_grad=True)
+    W = tensor(layer.parameters["W"].transpose(3, 2, 0, 1), grad=True)  # OIHW
+    b = tensor(layer.parameters["b"][0], grad=True)
     Xt = nchw(X)
     Yt = F.conv2d(Xt, W, b, stride=stride, padding=pad)
-    (Yt * torch.tensor(R.transpose(0, 3, 1, 2))).sum().backward()
+    (Yt * tensor(R.transpose(0, 3, 1, 2))).sum().backward()
     np.testing.assert_allclose(Y, nhwc(Yt), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dX, nhwc(Xt.grad), rtol=1e-12, atol=1e-12)
     dW = W.grad.numpy().transpose(2, 3, 1, 0)  # OIHW → HWIO
@@ -58,7 +67,7 @@ def test_pool_matches_torch(mode, kernel, stride):
     Xt = nchw(X)
     pool = F.max_pool2d if mode == "max" else F.avg_pool2d
     Yt = pool(Xt, kernel, stride)
-    (Yt * torch.tensor(R.transpose(0, 3, 1, 2))).sum().backward()
+    (Yt * tensor(R.transpose(0, 3, 1, 2))).sum().backward()
     np.testing.assert_allclose(Y, nhwc(Yt), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dX, nhwc(Xt.grad), rtol=1e-12, atol=1e-12)
 
@@ -71,10 +80,10 @@ def test_fully_connected_matches_torch():
     Y = layer.forward(X)
     layer.needs_input_grad = True
     dX = layer.backward(R)
-    Xt = torch.tensor(X, requires_grad=True)
-    W = torch.tensor(layer.parameters["W"], requires_grad=True)
-    Yt = Xt @ W + torch.tensor(layer.parameters["b"])
-    (Yt * torch.tensor(R)).sum().backward()
+    Xt = tensor(X, grad=True)
+    W = tensor(layer.parameters["W"], grad=True)
+    Yt = Xt @ W + tensor(layer.parameters["b"])
+    (Yt * tensor(R)).sum().backward()
     np.testing.assert_allclose(Y, Yt.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dX, Xt.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.gradients["W"], W.grad.numpy(), rtol=1e-12, atol=1e-12)
@@ -96,7 +105,7 @@ def test_fused_cnn_step_matches_torch():
     labels = rng.integers(0, 3, 4)
     loss = net.backward(np.eye(3)[labels], net.forward(X))
 
-    params = [torch.tensor(p, requires_grad=True) for _, p, _ in net.param_grads()]
+    params = [tensor(p, grad=True) for _, p, _ in net.param_grads()]
     W1, b1, W2, b2, W3, b3 = params
     h = nchw(X)
     for W, b in ((W1, b1), (W2, b2)):

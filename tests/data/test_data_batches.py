@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.data import Preprocessor, iterate_batches, load, one_hot, stratified_split
+from nnctl.data import (
+    Preprocessor,
+    batch_count,
+    iterate_batches,
+    load,
+    one_hot,
+    stratified_split,
+)
 
 
 def test_one_permutation_per_epoch_keeps_last_partial_batch():
@@ -31,6 +38,27 @@ def test_no_shuffle_is_in_order_and_draws_nothing():
         range(7)
     )
     assert rng.bit_generator.state == state
+
+
+@pytest.mark.parametrize(
+    "n, size, least, sizes",
+    [
+        (9, 4, 2, [4, 4]),  # a last batch of 1 is smaller than 2: dropped
+        (10, 4, 2, [4, 4, 2]),
+        (8, 4, 2, [4, 4]),
+        (9, 4, 1, [4, 4, 1]),
+        (3, 1, 2, [1, 1, 1]),  # batches smaller than the minimum anyway: nothing to drop
+    ],
+)
+def test_a_last_batch_smaller_than_the_minimum_is_dropped(n, size, least, sizes):
+    batches = list(iterate_batches(n, size, np.random.default_rng(0), min_batch=least))
+    assert [len(b) for b in batches] == sizes == [size] * (len(sizes) - 1) + sizes[-1:]
+    assert batch_count(n, size, least) == len(sizes)
+    order = np.random.default_rng(0).permutation(n)
+    np.testing.assert_array_equal(np.concatenate(batches), order[: sum(sizes)])
+    rng = np.random.default_rng(0)
+    resumed = list(iterate_batches(n, size, rng, start_batch=1, min_batch=least))
+    assert [len(b) for b in resumed] == sizes[1:]
 
 
 def test_bad_batch_size():

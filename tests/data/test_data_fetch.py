@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
+import stat
 import threading
 from typing import ClassVar
 
@@ -71,6 +73,17 @@ def test_fetch_downloads_from_the_url_the_data_set_declares(server, sums, tmp_pa
     folder = fetch_mod.fetch("fashion_mnist", tmp_path / "cache", echo=seen.append)
     assert seen == [f"downloading {server}{name}" for name in IDX_FILES]
     assert sorted(p.name for p in folder.iterdir()) == sorted(sums)
+
+
+def test_downloads_get_the_umask_mode(server, sums, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNCTL_FETCH_BASE_URL", server)
+    saved = os.umask(0o022)
+    try:
+        folder = fetch_mod.fetch("fashion_mnist", tmp_path / "cache")
+    finally:
+        os.umask(saved)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert modes == dict.fromkeys(sums, 0o644)  # readable by the machine's other users
 
 
 def test_corrupted_download_leaves_nothing(server, sums, tmp_path, monkeypatch, fake_mnist):

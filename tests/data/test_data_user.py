@@ -89,6 +89,10 @@ def _bad_cases(tmp_path):
     write_idx(p / "lab.gz", np.arange(10) % 2)
     write_idx(p / "lab9.gz", np.arange(9) % 2)
     write_idx(p / "im.gz", np.zeros((10, 4, 4)))
+    write_idx(p / "huge.idx", np.zeros((10, 4, 4)), compress=False)
+    with open(p / "huge.idx", "r+b") as fh:  # the header claims 10 x 65536 x 65536
+        fh.seek(8)
+        fh.write((65536).to_bytes(4, "big") * 2)
     np.save(p / "obj.npy", np.array([1]))
     np.savez(p / "pickled.npz", x=np.array([{"a": 1}], dtype=object), y=np.array([0]))
     return {
@@ -113,7 +117,7 @@ def _bad_cases(tmp_path):
         ),
         "negative label": (
             {"type": "npz", "path": npz(p, "neg.npz", x=np.ones((3, 2)), y=np.array([0, -1, 1]))},
-            "labels out of range: found -1",
+            "neg.npz: label -1 is out of range; class labels are 0, 1, ..., n_classes-1",
         ),
         "label >= n_classes": (
             {
@@ -121,7 +125,7 @@ def _bad_cases(tmp_path):
                 "path": npz(p, "big.npz", x=np.ones((3, 2)), y=np.array([0, 5, 1])),
                 "n_classes": 3,
             },
-            "labels out of range: found label 5 but n_classes is 3",
+            "big.npz: label 5 is out of range for 3 classes (labels are 0..2)",
         ),
         "wrong length": (
             {"type": "npz", "path": npz(p, "len.npz", x=np.ones((4, 2)), y=np.array([0, 1, 1]))},
@@ -152,13 +156,54 @@ def _bad_cases(tmp_path):
             {"type": "idx", "images": str(p / "im.gz"), "labels": str(p / "lab9.gz")},
             "lab9.gz: 9 labels for 10 examples",
         ),
+        "no examples": (
+            {"type": "npz", "path": npz(p, "e.npz", x=np.zeros((0, 4)), y=np.zeros(0, int))},
+            "e.npz: no examples",
+        ),
+        "no features": (
+            {"type": "npz", "path": npz(p, "f.npz", x=np.zeros((3, 0)), y=np.arange(3))},
+            "f.npz: examples have no features",
+        ),
+        "csv only labels": (
+            {"type": "csv", "path": csv(p, "label\n0\n1\n", "l.csv")},
+            "l.csv: no feature columns, only the label column(s) 'label'",
+        ),
+        "one class": (
+            {"type": "npz", "path": npz(p, "one.npz", x=np.ones((4, 2)), y=np.zeros(4, int))},
+            "one.npz: classification needs at least 2 classes; every label is 0",
+        ),
+        "label 2**63": (
+            {
+                "type": "npz",
+                "path": npz(p, "u.npz", x=np.ones((2, 2)), y=np.array([0, 2**63], dtype=np.uint64)),
+            },
+            "u.npz: label 9223372036854775808 is out of range for a class label",
+        ),
+        "huge float label": (
+            {"type": "npz", "path": npz(p, "h.npz", x=np.ones((2, 2)), y=np.array([0.0, 1e19]))},
+            "h.npz: label 10000000000000000000 is out of range for a class label",
+        ),
+        "complex features": (
+            {"type": "npz", "path": npz(p, "c.npz", x=np.ones((2, 2)) + 1j, y=np.arange(2))},
+            "c.npz: features must be numbers; got dtype complex128",
+        ),
+        "text features": (
+            {"type": "npz", "path": npz(p, "txt.npz", x=np.array([["a"], ["b"]]), y=np.arange(2))},
+            "txt.npz: features must be numbers; got dtype <U1",
+        ),
+        "idx header larger than the file": (
+            {"type": "idx", "images": str(p / "huge.idx"), "labels": str(p / "lab.gz")},
+            "IDX header says shape (10, 65536, 65536) (42949672960 bytes) but the file holds 160",
+        ),
     }
 
 
 CASES = [
     "missing file", "not npz", "npz names", "pickle", "csv cell", "csv ragged", "csv column",
     "negative label", "label >= n_classes", "wrong length", "nan", "inf csv", "idx size",
-    "idx magic", "idx labels",
+    "idx magic", "idx labels", "no examples", "no features", "csv only labels", "one class",
+    "label 2**63", "huge float label", "complex features", "text features",
+    "idx header larger than the file",
 ]  # fmt: skip
 
 
@@ -170,3 +215,76 @@ def test_bad_input_gives_one_line_error_naming_the_file(tmp_path, case):
     text = str(err.value)
     assert message in text and "\n" not in text
     assert str(tmp_path) in text
+
+
+# What describe (and so ``nnctl check``) finds without loading the features.
+DESCRIBED = [
+    "missing file", "npz names", "csv ragged", "csv column", "negative label",
+    "label >= n_classes", "wrong length", "idx magic", "idx labels", "no examples",
+    "no features", "csv only labels", "one class", "label 2**63", "huge float label",
+    "idx header larger than the file", "complex features", "text features",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DESCRIBED)
+def test_describe_finds_what_headers_and_labels_show(tmp_path, case):
+    cfg, message = _bad_cases(tmp_path)[case]
+    with pytest.raises(DataError) as err:
+        describe({**cfg, "validation": 0})
+    assert message in str(err.value)
+
+
+def test_text_labels_in_an_npz_name_the_classes(tmp_path):
+    y = np.array(["cat", "dog", "cat", "bird"])
+    for labels in (y, y.astype("S")):
+        path = npz(tmp_path, x=np.arange(8.0).reshape(4, 2), y=labels)
+        s = load({"type": "npz", "path": path, "validation": 0}, 0)
+        assert s.spec.class_names == ("bird", "cat", "dog")
+        assert s.train.y.tolist() == [1, 2, 1, 0]
+
+
+def test_classes_counted_from_labels_are_marked(tmp_path):
+    path = npz(tmp_path, x=np.ones((4, 2)), y=np.array([0, 1, 2, 1]))
+    assert describe({"type": "npz", "path": path}).classes_from_labels
+    assert not describe({"type": "npz", "path": path, "n_classes": 3}).classes_from_labels
+
+
+# --- multi-label targets ------------------------------------------------------------------
+
+
+def test_multilabel_npz_targets_are_0_1_columns(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(30, 3))
+    path = npz(tmp_path, x=rng.normal(size=(30, 4)), y=y)
+    cfg = {"type": "npz", "path": path, "task": "multilabel", "validation": 6}
+    spec = describe(cfg)
+    assert (spec.task, spec.n_classes) == ("multilabel", 3)
+    s = load(cfg, seed=0)
+    assert s.train.y.dtype == np.float32 and s.train.y.shape == (24, 3)
+    assert sorted(np.unique(s.train.y).tolist()) == [0.0, 1.0]
+    # without task: multilabel the same file is a regression target (never guessed)
+    assert describe({"type": "npz", "path": path}).task == "regression"
+
+
+def test_multilabel_csv_reads_several_label_columns(tmp_path):
+    rows = ["a,b,cat,dog"] + [f"{i},{i % 3},{i % 2},{int(i % 3 == 0)}" for i in range(20)]
+    path = csv(tmp_path, "\n".join(rows) + "\n")
+    columns = ["cat", "dog"]
+    cfg = {"type": "csv", "path": path, "label_column": columns, "task": "multilabel"}
+    cfg["validation"] = 0
+    s = load(cfg, seed=0)
+    assert s.spec.n_classes == 2 and s.spec.input_shape == (2,)
+    assert s.train.y[:4].tolist() == [[0, 1], [1, 0], [0, 0], [1, 1]]
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (np.full((10, 2), 2), "multi-label targets must be 0 or 1; got 2 in row 0, label 0"),
+        (np.array([[0, 1]] * 9 + [[0.5, 1]]), "got 0.5 in row 9, label 0"),
+    ],
+)
+def test_multilabel_targets_must_be_0_or_1(tmp_path, y, message):
+    path = npz(tmp_path, x=np.ones((10, 2)), y=y)
+    with pytest.raises(DataError, match=message.replace("(", r"\(")):
+        describe({"type": "npz", "path": path, "task": "multilabel"})

@@ -25,6 +25,7 @@ import pytest
 from sweep_helpers import NNCTL, nnctl, read_jsonl, same_weights, summary, write_base
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # every test starts Ray and runs sweeps on it
 
 RAY = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
 START_TIMEOUT, SWEEP_TIMEOUT = 120, 300
@@ -141,11 +142,12 @@ def root(tmp_path_factory):
     return root
 
 
-def local_sweep(root: Path, name: str, args: list[str]) -> Path:
+def local_sweep(root: Path, name: str, args: list[str], code: int) -> Path:
+    """The same sweep on the local backend; ``code`` is its expected exit code."""
     out = root / f"local-{name}"
     result = nnctl("sweep", root / "base.yaml", *args, "--jobs", "2", "--out", out,
                    timeout=SWEEP_TIMEOUT)  # fmt: skip
-    assert result.returncode in (0, 1), result.stderr
+    assert result.returncode == code, result.stderr
     return out
 
 
@@ -164,7 +166,7 @@ def same_results(ray_out: Path, local_out: Path) -> None:
 
 
 def test_ray_sweep_gives_the_local_results(head, root):
-    local = local_sweep(root, "quick", QUICK)
+    local = local_sweep(root, "quick", QUICK, code=1)  # two trials diverge
     out = root / "ray-quick"
     result = nnctl("sweep", root / "base.yaml", *QUICK, "--backend", "ray", "--address",
                    head.address, "--out", out, env=head.env, timeout=SWEEP_TIMEOUT)  # fmt: skip
@@ -183,7 +185,7 @@ def test_ray_sweep_gives_the_local_results(head, root):
 def test_killed_worker_is_retried_and_resumes_exactly(head, root):
     """SIGKILL the Ray worker running trial 0 mid-training: Ray retries the task, which
     resumes from the trial's checkpoint, and the results equal a local run's."""
-    local = local_sweep(root, "slow", SLOW)
+    local = local_sweep(root, "slow", SLOW, code=0)
     out = root / "ray-slow"
     command = [NNCTL, "sweep", str(root / "base.yaml"), *SLOW, "--backend", "ray",
                "--address", head.address, "--out", str(out)]  # fmt: skip
@@ -241,3 +243,109 @@ def test_without_address_the_sweep_starts_and_stops_its_own_ray(root, tmp_path):
         assert not [pid for pid in head_processes(sweep.pid) if _alive(pid)]
     finally:
         stop_head(Head("", env, sweep.pid, temp_dir))
+
+
+# --- Ray Tune: searches with a study (needs Optuna too) ----------------------------------
+
+ASHA_FILE = """\
+base: base.yaml
+set: [train.epochs=4]
+grid:
+  optimizer.lr: [0.05, 1.0e-5, 2.0e-5]
+early_stopping: {type: asha, metric: val_accuracy, grace_period: 1, reduction_factor: 3}
+"""
+# Slow trials that no scheduler stops (the median rule waits for five finished trials).
+MEDIAN_FILE = """\
+base: base.yaml
+set: [data.batch_size=8, train.epochs=150]
+grid:
+  seed: [0, 1]
+early_stopping: {type: median, metric: val_accuracy, n_startup_trials: 5}
+"""
+TPE_FILE = """\
+base: base.yaml
+set: [train.epochs=2]
+search: {type: tpe, trials: 3, seed: 1, metric: val_accuracy}
+space:
+  optimizer.lr: {loguniform: [1.0e-3, 1.0e-1]}
+  model.layers[0].n_out: [8, 16]
+"""
+
+
+def sweep_file(root: Path, name: str, text: str) -> Path:
+    path = root / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def ray_sweep(head: Head, path: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    return nnctl("sweep", path, "--backend", "ray", "--address", head.address, "--out", out,
+                 *args, env=head.env, timeout=SWEEP_TIMEOUT)  # fmt: skip
+
+
+def test_tune_asha_prunes_and_keeps_the_unpruned_results_of_local(head, root):
+    pytest.importorskip("optuna")
+    path = sweep_file(root, "asha", ASHA_FILE)
+    local = root / "local-asha"
+    assert nnctl("sweep", path, "--jobs", "1", "--out", local).returncode == 0
+    out = root / "tune-asha"
+    result = ray_sweep(head, path, out, "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out / "sweep.jsonl")
+    assert rows[0]["status"] == "completed" and "pruned" in {r["status"] for r in rows[1:]}
+    for row in rows:
+        if row["status"] == "pruned":
+            trial = out / row["name"]
+            assert json.loads((trial / "meta.json").read_text())["status"] == "pruned"
+            assert row["epochs"] < 4 and row["stopped_epoch"] == row["epochs"]
+    local_rows = read_jsonl(local / "sweep.jsonl")
+    for ray_row, local_row in zip(rows, local_rows):
+        if ray_row["status"] == local_row["status"] == "completed":
+            assert (
+                summary(out / ray_row["name"])["test"] == summary(local / ray_row["name"])["test"]
+            )
+            assert same_weights(out / ray_row["name"], local / ray_row["name"])
+    again = ray_sweep(head, path, out)
+    assert again.returncode == 0 and "3 trials, 3 already done" in again.stderr
+
+
+def test_tune_retries_a_killed_worker_and_the_trial_resumes_exactly(head, root):
+    pytest.importorskip("optuna")
+    path = sweep_file(root, "median", MEDIAN_FILE)
+    local = root / "local-median"
+    assert nnctl("sweep", path, "--jobs", "2", "--out", local, timeout=SWEEP_TIMEOUT
+                 ).returncode == 0  # fmt: skip
+    out = root / "tune-median"
+    command = [NNCTL, "sweep", str(path), "--backend", "ray", "--address", head.address,
+               "--out", str(out), "--jobs", "2"]  # fmt: skip
+    sweep = subprocess.Popen(command, env=head.env, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        trial = out / "000-seed=0"
+        worker = wait_for_training(trial, sweep)
+        os.kill(worker, signal.SIGKILL)
+        _, stderr = sweep.communicate(timeout=SWEEP_TIMEOUT)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.communicate()
+    assert sweep.returncode == 0, stderr
+    assert [r["status"] for r in read_jsonl(out / "sweep.jsonl")] == ["completed", "completed"]
+    record = json.loads((trial / "trial.json").read_text())
+    assert record["attempts"] == 2 and record["resumed"] is True
+    same_results(out, local)
+
+
+def test_tune_tpe_search(head, root):
+    pytest.importorskip("optuna")
+    path = sweep_file(root, "tpe", TPE_FILE)
+    out = root / "tune-tpe"
+    result = ray_sweep(head, path, out, "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out / "sweep.jsonl")
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert all(r["status"] == "completed" for r in rows)
+    assert all(1e-3 <= r["params"]["optimizer.lr"] <= 1e-1 for r in rows)
+    again = ray_sweep(head, path, out)  # Tuner.restore: nothing left to run
+    assert again.returncode == 0, again.stderr
+    assert read_jsonl(out / "sweep.jsonl") == rows

@@ -18,8 +18,8 @@ from nnctl.sweep.spec import (
     spec_from_config,
     spec_from_file,
     trial_name,
-    validate_trials,
 )
+from nnctl.sweep.validate import validate_sweep, validate_trials
 
 
 @pytest.mark.parametrize(
@@ -120,6 +120,10 @@ def test_sweep_file_crosses_grid_and_random(tmp_path):
     validate_trials(spec, trials)
 
 
+GRID_OF_ALIASES = (  # 10**5 trials from one line
+    "base: b.yaml\ngrid: {seed: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], train.epochs: *a, "
+    "optimizer.lr: *a, data.batch_size: *a, data.validation: *a}\n"
+)
 BAD_FILES = [
     ("base: b.yaml\ngird: {seed: [1]}\n", "2: gird: unknown key; did you mean 'grid'?"),
     ("grid: {seed: [1]}\n", "base: expected the path of a config file; got None"),
@@ -133,6 +137,9 @@ BAD_FILES = [
      "unknown distribution 'logunifrom'; did you mean 'loguniform'?"),
     ("base: b.yaml\nrandom: {trials: 2, space: {seed: {choice: []}}}\n",
      "random.space.seed.choice: expected a non-empty list"),
+    (GRID_OF_ALIASES, "grid: 100,000 trials; a sweep runs at most 10,000"),
+    ("base: b.yaml\nrandom: {trials: 1000000000000, space: {seed: {choice: [1]}}}\n",
+     "random.trials: 1,000,000,000,000 trials; a sweep runs at most 10,000"),
 ]  # fmt: skip
 
 
@@ -170,5 +177,12 @@ EXAMPLES = sorted((Path(__file__).parents[2] / "configs" / "sweeps").glob("*.yam
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_sweep_files_are_valid(path):
     assert is_sweep_file(path)
-    spec = spec_from_file(path)
-    validate_trials(spec, spec.expand())
+    validate_sweep(spec_from_file(path))  # a tpe search has no trials before it runs
+
+
+def test_a_command_line_sweep_is_bounded_too(tmp_path):
+    grid = [f"seed={','.join(map(str, range(200)))}", "train.epochs=" + ",".join(["1"] * 60)]
+    spec = spec_from_config(write_base(tmp_path), grid=grid)
+    assert spec.size() == 12_000
+    with pytest.raises(ConfigError, match="12,000 trials"):
+        spec.expand()

@@ -18,7 +18,8 @@ from nnctl import layout
 from nnctl.config import load_config
 from nnctl.errors import CheckpointError, Interrupted, NnctlError
 from nnctl.runlist import list_runs
-from nnctl.train import run, rundir
+from nnctl.train import run, rundir, session
+from nnctl.train.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.train.lock import RunLock, is_locked
 from nnctl.train.logs import MetricsLog
 from nnctl.train.resume import plan_resume
@@ -59,7 +60,7 @@ def test_sigint_while_the_data_loads_stops_at_once_and_creates_nothing(
         time.sleep(5)  # the handler raises before this ends
         raise AssertionError("not interrupted")
 
-    monkeypatch.setattr(run.datamod, "load", slow_load)
+    monkeypatch.setattr(session.datamod, "load", slow_load)
     with pytest.raises(Interrupted) as info:
         run.train(config, out=tmp_path / "r", quiet=True)
     assert info.value.exit_code == 130 and "before training started" in str(info.value)
@@ -68,7 +69,7 @@ def test_sigint_while_the_data_loads_stops_at_once_and_creates_nothing(
 
 
 def test_a_second_signal_stops_at_once():
-    stop = run.StopSignals()
+    stop = session.StopSignals()
     with pytest.raises(Interrupted):
         stop(signal.SIGTERM, None)  # no trainer yet
     stop.trainer = Trainer.__new__(Trainer)
@@ -193,6 +194,17 @@ def test_resume_checks_the_checkpoint_config_not_only_config_yaml(config, finish
         plan_resume(finished, changed, force=False)
 
 
+def test_a_checkpoint_that_predates_new_arguments_is_no_difference(config, finished):
+    """A checkpoint written before ``bias`` existed has no such key in its config; it is
+    resolved again (the defaults filled) before it is compared."""
+    last = layout.last_checkpoint(finished)
+    arrays, recorded = load_checkpoint(last)
+    for layer in recorded["config"]["model"]["layers"]:
+        del layer["bias"]
+    save_checkpoint(last, arrays, {k: v for k, v in recorded.items() if k != "format"})
+    assert plan_resume(finished, config, force=False).changed == []
+
+
 def test_resume_without_a_checkpoint(config, finished):
     for name in os.listdir(finished / layout.CHECKPOINT_DIR):
         os.remove(finished / layout.CHECKPOINT_DIR / name)
@@ -266,3 +278,31 @@ def test_default_run_directories_started_in_the_same_second_differ(tmp_path, mon
         "digits-20261130-221500-3",
     ]
     assert all(p.is_dir() for p in made)
+
+
+def test_one_status_per_ending_for_meta_json_and_the_loggers():
+    """meta.json and the loggers' sessions take their status from ``run_status``; the
+    MLflow logger knows each one (a pruned sweep trial is not a failure)."""
+    from nnctl.errors import DivergedError, TrialPruned, run_status
+    from nnctl.loggers.mlflow import RUN_STATUS
+
+    endings = {
+        "interrupted": Interrupted("stopped", signal.SIGTERM),
+        "diverged": DivergedError("loss is nan"),
+        "pruned": TrialPruned("behind the others"),
+        "failed": RuntimeError("a bug"),
+    }
+    assert {name: run_status(error) for name, error in endings.items()} == {
+        name: name for name in endings
+    }
+    assert run_status(KeyboardInterrupt()) == "interrupted"
+    assert set(endings) <= set(RUN_STATUS)
+
+
+def test_a_pruned_run_records_no_error(tmp_path):
+    from nnctl.errors import TrialPruned
+
+    (tmp_path / layout.META_FILE).write_text(json.dumps({"status": "running"}))
+    with pytest.raises(TrialPruned), rundir.recording_outcome(tmp_path):
+        raise TrialPruned("behind the others")
+    assert (meta(tmp_path)["status"], meta(tmp_path)["error"]) == ("pruned", None)

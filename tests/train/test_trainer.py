@@ -91,16 +91,40 @@ def test_resume_from_epoch_end_is_bit_identical(tmp_path):
     assert [r["epoch"] for r in second.log.rows()] == [1, 2, 3, 4]
 
 
+class Overflow:
+    """A reporter that keeps the weights after every applied step and, once the first epoch
+    (and its checkpoint) is done, sets a learning rate that makes training diverge."""
+
+    def __init__(self, trainer):
+        self.trainer, self.after_step, self.after_epoch = trainer, None, None
+
+    def start_epoch(self, *args):
+        pass
+
+    def batch(self, progress, n):
+        self.after_step = weights(self.trainer)
+
+    def end_epoch(self, row):
+        self.after_epoch = weights(self.trainer)
+        self.trainer.base_lr = 1e30
+
+
 def test_divergence_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
-    trainer = make_trainer(tmp_path, optimizer=SGD(lr=1e30))
-    trainer.settings.epochs = 5
+    trainer = make_trainer(tmp_path, optimizer=SGD(lr=0.05), epochs=5)
+    trainer.reporter = spy = Overflow(trainer)
     with pytest.raises(DivergedError) as info:
         trainer.fit()
     assert info.value.exit_code == 3
     message = str(info.value)
-    assert "epoch" in message and "step" in message and "clip_norm" in message
-    for _, param, _ in trainer.network.param_grads():
-        assert np.all(np.isfinite(param))
+    last = tmp_path / "checkpoints" / "last.npz"
+    assert "at epoch 2, step" in message and "clip_norm" in message
+    assert f"the last good checkpoint is {last}" in message
+    for key, value in weights(trainer).items():  # the bad update was not applied
+        assert np.array_equal(value, spy.after_step[key]), key
+    arrays, meta = load_checkpoint(last)
+    assert meta["progress"]["epoch"] == 1
+    for key, value in spy.after_epoch.items():
+        assert np.array_equal(arrays[f"model/{key}"], value), key
 
 
 def test_schedule_staircase_is_applied_per_epoch(tmp_path):
@@ -226,3 +250,60 @@ def test_batch_norm_statistics_resume_bit_identically(tmp_path):
     assert not np.array_equal(expected["layers.2.running_var"], np.ones(8, np.float32))
     for key, value in weights(resumed).items():
         assert np.array_equal(value, expected[key]), key
+
+
+class CountBatches:
+    """A reporter that records the size of every batch and the announced totals."""
+
+    def __init__(self):
+        self.sizes, self.totals = [], []
+
+    def start_epoch(self, epoch, total, done=0):
+        self.totals.append(total)
+
+    def batch(self, progress, n):
+        self.sizes.append(n)
+
+    def end_epoch(self, row):
+        pass
+
+
+@pytest.mark.parametrize("batch_size, dropped", [(79, True), (16, False), (40, False)])
+def test_a_trailing_batch_of_one_is_dropped_only_with_batch_norm_on_vectors(
+    tmp_path, batch_size, dropped
+):
+    """80 training examples: with batches of 79 the last holds one example, which batch
+    normalization of vectors cannot train on; it is dropped (a different example each epoch),
+    and resume stays exact."""
+    trainer = make_bn_trainer(tmp_path / "a")
+    trainer.settings.batch_size, trainer.settings.epochs = batch_size, 2
+    trainer.reporter = counter = CountBatches()
+    trainer.fit()
+    per_epoch = -(-80 // batch_size) - dropped
+    assert counter.totals == [per_epoch, per_epoch] and len(counter.sizes) == 2 * per_epoch
+    assert (1 in counter.sizes) is False
+    assert trainer.progress.step == 2 * per_epoch
+    plain = make_trainer(tmp_path / "b", batch_size=79, epochs=1)  # no batch norm: kept
+    plain.reporter = counter = CountBatches()
+    plain.fit()
+    assert counter.sizes == [79, 1]
+
+
+def test_resume_after_a_dropped_batch_is_bit_identical(tmp_path):
+    def trainer(run_dir):
+        t = make_bn_trainer(run_dir)
+        t.settings.batch_size = 79
+        return t
+
+    straight = trainer(tmp_path / "a")
+    straight.fit()
+    interrupted = trainer(tmp_path / "b")
+    interrupted.reporter = StopAt(interrupted, step=2)  # after epoch 2's only batch
+    with pytest.raises(Interrupted):
+        interrupted.fit()
+    resumed = trainer(tmp_path / "b")
+    resumed.restore(tmp_path / "b" / "checkpoints" / "last.npz")
+    resumed.fit()
+    assert resumed.progress.step == straight.progress.step == 4
+    for key, value in weights(resumed).items():
+        assert np.array_equal(value, weights(straight)[key]), key

@@ -1,0 +1,141 @@
+"""Exact rewrites the network applies for speed: outputs and gradients are bit-identical
+to those of the plain layers (as numbers: a zero gradient may differ in sign).
+
+``ConvPool`` runs a ``Conv2D`` followed by a max ``Pool2D`` whose windows tile the conv
+output (stride == kernel, no padding, dividing the output evenly), for the activations in
+``POOL_RULES``. The conv computes its pre-activation ``a = z + b`` with its own code
+(``Conv2D.forward_linear``: the im2col, matrix product, bias add and cache of its
+``forward``); the pool runs on ``a`` instead of ``f(a)``, so the activation and its
+derivative touch ``ph * pw`` times fewer elements and the pool's own backward pass is
+skipped. Exact, for the same floats ``a`` and without NaN, because:
+
+- linear: ``f(a) = a``, so the pool sees the same numbers.
+- relu: if ``max a > 0``, the ``relu(a_k)`` equal to the maximum ``relu(max a) = max a``
+  are exactly the ``a_k == max a`` (relu is the identity above 0 and 0 elsewhere), so the
+  first maximum is the same position; if ``max a <= 0``, every ``relu(a_k)`` is 0 and the
+  plain pool keeps the window's first position, as this unit does. Either way the
+  derivative at the chosen position is ``relu'(max a)``.
+
+The backward pass forms ``dL/da``: ``dLdY * f'`` at the chosen position and 0 elsewhere,
+the values the plain pool and activation backward passes give, in the conv's own layout,
+and hands it to ``Conv2D.backward_linear``: the same products and sums.
+
+Not fused, because they would not be exact:
+
+- other monotone activations: rounding maps distinct ``a`` to equal ``f(a)`` (in float32
+  ``tanh(a)`` rounds to 1 from ``a = 10`` on, ``sigmoid(a)`` from about 16.64;
+  ``alpha * a`` rounds in leaky_relu), so the plain pool's first maximum of ``f(a)`` can
+  precede the first maximum of ``a``, and finding it takes ``f`` of every element: the
+  plain path.
+- a pool on the raw product ``z`` (adding ``b`` after the pool): ``z + b`` rounds, so
+  different ``z`` tie after the add (bias 1000, ``z`` 1e-5 and 2e-5 in float32).
+- im2col rows grouped by pool offset (a contiguous pool): OpenBLAS rounds a matrix product
+  differently when its rows are permuted, and the weight and bias gradients would be
+  summed in another order.
+
+With NaN in ``a`` the output is NaN either way, but the chosen position may differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl.core.activations import Linear, ReLU
+from nnctl.core.conv import Conv2D, Pool2D, max_first, offset_slice
+
+
+def _relu_choice(a_max: np.ndarray, arg: np.ndarray) -> None:
+    """Windows with ``max a <= 0`` are all-tied relu zeros: their first position."""
+    arg *= a_max > 0
+
+
+def _linear_choice(a_max: np.ndarray, arg: np.ndarray) -> None:
+    """The first maximum of ``a`` is the pool's choice."""
+
+
+# Activation class → how the plain pool's choice on f(a) follows from the first max of a.
+POOL_RULES = {Linear: _linear_choice, ReLU: _relu_choice}
+
+
+class Workspace:
+    """Named scratch arrays, reallocated only when the shape or dtype changes."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape, dtype) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.shape != tuple(shape) or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype=dtype)
+        return array
+
+
+def fusable(conv, pool) -> bool:
+    """Whether ``conv → pool`` may run as a ``ConvPool`` (both layers built)."""
+    return (
+        type(conv) is Conv2D
+        and type(pool) is Pool2D
+        and type(conv.activation) in POOL_RULES
+        and pool.mode == "max"
+        and pool.stride == pool.kernel_shape
+        and pool.pad == ((0, 0), (0, 0))
+        and all(n % k == 0 for n, k in zip(conv.out_hw, pool.kernel_shape))
+    )
+
+
+def pool_offsets(pool: Pool2D, A: np.ndarray) -> list[np.ndarray]:
+    """Views of ``A`` (batch, rows, cols, ch), one per window offset in row-major order, each
+    (batch, pooled_rows, pooled_cols, ch): the blocks ``Pool2D`` takes the maximum of."""
+    return [A[offset_slice(i, j, pool.stride, pool.out_hw)] for i, j in pool._offsets()]
+
+
+class ConvPool:
+    """``conv → pool`` as one unit: ``forward`` maps the conv's input to the pool's output,
+    ``backward`` the pool's output gradient to the conv's input gradient and fills the
+    conv's ``gradients``. Both layers' caches hold what their plain forward passes leave
+    (the conv's ``cols`` and ``Z``, the pool's ``arg``), so their own ``backward`` works
+    after a fused forward too.
+    """
+
+    def __init__(self, conv: Conv2D, pool: Pool2D) -> None:
+        self.conv, self.pool = conv, pool
+        self.layers = (conv, pool)
+        self.work = Workspace()
+        self.a_max: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, rows, cols, c_in) → (batch, pooled_rows, pooled_cols, n_out)."""
+        conv, pool = self.conv, self.pool
+        A = conv.forward_linear(X)  # (batch, out_rows, out_cols, n_out)
+        a_max, arg = max_first(pool_offsets(pool, A))  # (batch, pooled_rows, pooled_cols, n_out)
+        POOL_RULES[type(conv.activation)](a_max, arg)
+        pool.cache["arg"], self.a_max = arg, a_max
+        return conv.activation.forward(a_max)
+
+    def backward(self, dLdY: np.ndarray) -> np.ndarray | None:
+        """dLdY : (batch, pooled_rows, pooled_cols, n_out) → dLdX (batch, rows, cols, c_in)."""
+        if self.a_max is None:
+            raise RuntimeError("ConvPool.backward needs a forward pass of the same unit first")
+        conv, pool = self.conv, self.pool
+        dA_max = conv.activation.backward(self.a_max, dLdY)  # the derivative at the choice
+        arg = pool.cache["arg"]
+        dA = self.work.get("dA", conv.cache["Z"].shape, dA_max.dtype)  # conv output's shape
+        hit = self.work.get("hit", arg.shape, bool)
+        for k, block in enumerate(pool_offsets(pool, dA)):  # the windows tile dA
+            np.equal(arg, k, out=hit)
+            np.multiply(dA_max, hit, out=block)
+        return conv.backward_linear(dA)
+
+
+def plan(layers) -> list:
+    """The layers as execution stages: each fusable ``conv → pool`` pair becomes a
+    ``ConvPool``; every other layer stands for itself."""
+    stages, i = [], 0
+    while i < len(layers):
+        if i + 1 < len(layers) and fusable(layers[i], layers[i + 1]):
+            stages.append(ConvPool(layers[i], layers[i + 1]))
+            i += 2
+        else:
+            stages.append(layers[i])
+            i += 1
+    return stages
