@@ -107,6 +107,11 @@ class Layer:
         """
         return 0
 
+    def mixes_batch(self) -> bool:
+        """Whether one example's output depends on the other examples of its batch (batch
+        statistics); such a layer keeps the network's batch whole (``core.parallel``)."""
+        return False
+
     # --- computation -------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

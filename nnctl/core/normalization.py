@@ -113,6 +113,10 @@ class BatchNorm(Normalization):
         super().__init__(eps)
         self.momentum = checks.fraction("momentum", momentum)
 
+    def mixes_batch(self) -> bool:
+        """In training: the batch statistics."""
+        return self.training
+
     def _create_parameters(self, input_shape) -> None:
         super()._create_parameters(input_shape)
         n = input_shape[-1]
