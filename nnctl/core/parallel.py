@@ -7,20 +7,26 @@ leaves everything between the matrix products on one core.
 
 ``BatchSplit`` keeps one ``Replica`` of the network's layers per part: the same parameter
 and buffer arrays (only read during a pass), its own caches, gradients and fused-stage
-workspaces. ``forward`` runs part ``k`` of the batch through replica ``k``; ``backward``
-takes the gradient of the loss of the whole batch (the network computes it from the whole
-output, so the loss stays the mean over the whole batch, odd batches included), runs part
-``k`` of it back through replica ``k`` and gives each layer the sum of the parts'
-parameter gradients.
+workspaces. ``forward`` runs part ``k`` of the batch through replica ``k``, in training
+and in evaluation; ``backward`` takes the gradient of the loss of the whole batch (the
+network computes it from the whole output, so the loss stays the mean over the whole
+batch, odd batches and class weights included), runs part ``k`` of it back through
+replica ``k`` and gives each layer the sum of the parts' parameter gradients.
 
-Equal to the unsplit pass up to float rounding: each example goes through the same
-operations, and a parameter gradient, a sum over the batch, is summed as ``g_0 + g_1``
-(fixed parts, fixed order: deterministic run to run). Dropout draws its uniforms for the
-whole batch from the network's generator, once per dropout call and in the unsplit order
-(``StepDraws``), and each part takes its rows: the same masks, and the generator ends in
-the same state, so a resumed run continues exactly. Batch normalization in training mixes
-the examples of a batch: a network with such a layer (``Layer.mixes_batch``) runs
-unsplit.
+Equal to the unsplit pass up to float rounding, because each example goes through the same
+operations and only the sums over the batch are split: a parameter gradient is
+``g_0 + g_1`` (fixed parts, fixed order: deterministic run to run), and BLAS may round an
+example's products differently in a smaller matrix. Within a split the fused stages stay
+bit-identical to the plain layers (each part runs both the same way). Dropout draws its
+uniforms for the whole batch from the network's generator, once per dropout call and in
+the unsplit order (``StepDraws``), and each part takes its rows: the same masks, and the
+generator ends in the same state, so a resumed run continues exactly.
+
+Not split: batch normalization in training (``Layer.mixes_batch``), whose statistics are
+over the whole batch (exchanging partial sums between the parts would need a barrier
+inside the layer; such a network runs unsplit instead), and batches with fewer than
+``MIN_PART_VALUES`` layer outputs per part, mostly matrix products and Python, which the
+split would not speed up (the MLP of the step benchmark).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from functools import cache
 from itertools import pairwise
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from nnctl.core.checks import ArgumentError
 from nnctl.core.fused import plan
@@ -48,8 +55,6 @@ MIN_PART_VALUES = 65536
 @cache
 def _blas():
     """threadpoolctl's controller of the BLAS libraries NumPy loaded (made once)."""
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController().select(user_api="blas")
 
 
