@@ -51,7 +51,7 @@ try:
 except ImportError:
     sys.exit("PyTorch is not installed: pip install torch==2.13.0")
 
-EVAL_BATCH = 256  # as nnctl.train.evaluate
+EVAL_BATCH = 128  # as nnctl.train.evaluate
 
 
 def plain_cross_entropy(loss) -> bool:
