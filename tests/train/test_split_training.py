@@ -12,6 +12,7 @@ from nnctl.core import Dropout, FullyConnected, NeuralNetwork
 from nnctl.core.optimizers import Adam
 from nnctl.data import DataSpec, Preprocessor, Split, Splits
 from nnctl.errors import Interrupted
+from nnctl.train.timing import time_network
 from nnctl.train.trainer import Trainer, TrainSettings
 
 
@@ -82,3 +83,11 @@ def test_split_training_follows_the_unsplit_run_to_rounding(tmp_path):
     for key, value in split.network.state_dict().items():
         np.testing.assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12, err_msg=key)
     assert split.network.rng.bit_generator.state == whole.network.rng.bit_generator.state
+
+
+def test_nnctl_time_times_the_layers_unsplit_and_keeps_the_setting(tmp_path):
+    net = make_trainer(tmp_path).network
+    spec = DataSpec("toy", (6,), 3, "classification")
+    report = time_network(net, spec, batch_size=32, iterations=2, warmup=1)
+    assert all(layer.forward_ms > 0 for layer in report.layers)  # the network's own layers ran
+    assert net.threads == 2 and net._split is not None  # the step times ran split
