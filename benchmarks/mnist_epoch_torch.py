@@ -51,10 +51,20 @@ try:
 except ImportError:
     sys.exit("PyTorch is not installed: pip install torch==2.13.0")
 
-EVAL_BATCH = 500  # as nnctl.train.evaluate
+EVAL_BATCH = 128  # as nnctl.train.evaluate
 
 
-def torch_model(layers: list[dict], input_shape, loss: str):
+def plain_cross_entropy(loss) -> bool:
+    """Whether the config's loss (a name or a resolved mapping) is cross-entropy without
+    label smoothing or class weights, the loss this script trains with."""
+    if isinstance(loss, dict):
+        options = {k: v for k, v in loss.items() if k != "type"}
+        plain = not options.get("label_smoothing") and options.get("class_weights") is None
+        return loss.get("type") == "cross_entropy" and plain
+    return loss == "cross_entropy"
+
+
+def torch_model(layers: list[dict], input_shape, loss):
     """``nn.Sequential`` of the config's layers (NCHW), logits out."""
     activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "linear": None}
     modules = []
@@ -82,7 +92,7 @@ def torch_model(layers: list[dict], input_shape, loss: str):
             modules.append(nn.LazyLinear(layer["n_out"]))
         else:
             sys.exit(f"model.layers[{i}]: {kind} is not translated to PyTorch here")
-        last_softmax = act == "softmax" and i == len(layers) - 1 and loss == "cross_entropy"
+        last_softmax = act == "softmax" and i == len(layers) - 1 and plain_cross_entropy(loss)
         if not (last_softmax or isinstance(act, str) and act in activations):
             sys.exit(f"model.layers[{i}]: activation {act!r} is not translated to PyTorch here")
         if not last_softmax and activations[act] is not None:

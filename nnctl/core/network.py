@@ -9,15 +9,24 @@ combined gradient (``(Y_hat - Y) / batch``) and the loss from the logits.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
 
-from nnctl.core.checks import choice
+from nnctl.core.checks import choice, positive_int
 from nnctl.core.fused import plan
 from nnctl.core.layers import Layer
 from nnctl.core.losses import CrossEntropy, initialize_loss
+from nnctl.core.parallel import (
+    MIN_PART_VALUES,
+    BatchSplit,
+    default_threads,
+    run_backward,
+    run_forward,
+    walk,
+)
 from nnctl.errors import CheckpointError, ShapeError
 from nnctl.registry import compact
 
@@ -33,6 +42,11 @@ class NeuralNetwork:
     bit-identical to those of the plain layer-by-layer path. Set ``net.fuse = False`` to
     run the layers one by one.
 
+    With ``threads`` above 1 (the default on a machine with two cores, see
+    ``nnctl.core.parallel.default_threads``) a batch with enough work runs as that many
+    parts on as many threads (``nnctl.core.parallel``): results equal the unsplit pass's up
+    to float rounding, deterministically. Set ``net.threads = 1`` to run unsplit.
+
     Parameters
     ----------
     layers : list of Layer
@@ -46,6 +60,8 @@ class NeuralNetwork:
     """
 
     fuse = True
+    #: The least layer output values per part for a batch to be split.
+    split_min_values = MIN_PART_VALUES
 
     def __init__(self, layers, loss, seed: int = 0, dtype="float32", input_shape=None):
         self.dtype = np.dtype(choice("dtype", np.dtype(dtype).name, DTYPES))
@@ -62,8 +78,21 @@ class NeuralNetwork:
         self.frozen: set[int] = set()
         self.input_shape = None
         self._plan_key, self._plan = None, []
+        self.threads = default_threads()
+        self._executor: BatchSplit | None = None
+        self._split: BatchSplit | None = None  # the split that ran the last forward, if any
+        self._values: tuple = (None, 0)  # (input shape and layers, values per example)
         if input_shape is not None:
             self.build(input_shape)
+
+    @property
+    def threads(self) -> int:
+        """How many parts (threads) a batch is split into; 1 runs it whole."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        self._threads = positive_int("threads", value)
 
     # --- shapes -----------------------------------------------------------------
     def output_shapes(self, input_shape) -> list[tuple[int, ...]]:
@@ -114,9 +143,34 @@ class NeuralNetwork:
         X = np.asarray(X, dtype=self.dtype)
         if self.input_shape is None:
             self.build(X.shape[1:])
-        for stage in self._stages():
-            X = stage.forward(X)
-        return X
+        self._split = self._splitter(len(X))
+        if self._split is not None:
+            return self._split.forward(self, X)
+        return run_forward(self._stages(), X)
+
+    def _splitter(self, batch: int) -> BatchSplit | None:
+        """The batch split for a pass of ``batch`` examples, or None to run unsplit: one
+        thread, parts too small to pay for their thread, or a layer mixing the examples."""
+        parts = self.threads
+        if parts < 2 or batch < parts:
+            return None
+        if batch * self._values_per_example() < parts * self.split_min_values:
+            return None
+        if any(layer.mixes_batch() for layer in walk(self.layers)):
+            return None
+        if self._executor is None or self._executor.parts != parts:
+            self._executor = BatchSplit(parts)
+        return self._executor
+
+    def _values_per_example(self) -> int:
+        """How many values the layers output for one example: the element-wise work that
+        the split shares out (a network of few values is mostly matrix products and Python,
+        which it would not speed up)."""
+        key = (self.input_shape, tuple(map(id, self.layers)))
+        if self._values[0] != key:
+            values = sum(math.prod(shape) for shape in self.output_shapes(self.input_shape))
+            self._values = (key, values)
+        return self._values[1]
 
     def _stages(self) -> list:
         """The layers as executed: fused units (``fused.plan``) or the layers themselves."""
@@ -147,24 +201,25 @@ class NeuralNetwork:
         target = np.asarray(target, dtype=self.dtype)
         if target.shape != out.shape:
             raise ShapeError(f"target shape {target.shape} does not match output {out.shape}")
-        stages = self._stages()
-        if self.fused_output:
-            last = self.layers[-1]
-            loss = self.loss.forward_logits(target, last.cache["Z"])
-            dLdY = last.backward_linear(self.loss.backward_logits(target, out))
-            stages = stages[:-1]
+        linear_last = self.fused_output
+        loss = self.loss_value(target, out)
+        if linear_last:
+            dLdY = self.loss.backward_logits(target, out)
         else:
-            loss = self.loss.forward(target, out)
             dLdY = self.loss.backward(target, out)
-        for stage in reversed(stages):
-            dLdY = stage.backward(dLdY)
+        if self._split is not None:
+            self._split.backward(self, dLdY, linear_last)
+        else:
+            run_backward(self._stages(), dLdY, linear_last)
         return loss
 
     def loss_value(self, target: np.ndarray, out: np.ndarray) -> float:
         """The loss of ``out`` against ``target``, touching no gradients."""
         target = np.asarray(target, dtype=self.dtype)
         if self.fused_output:
-            return self.loss.forward_logits(target, self.layers[-1].cache["Z"])
+            split = self._split
+            Z = self.layers[-1].cache["Z"] if split is None else split.last_cache("Z")
+            return self.loss.forward_logits(target, Z)
         return self.loss.forward(target, out)
 
     def predict(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:

@@ -125,6 +125,10 @@ class BatchNorm(Normalization):
         rows * cols values per channel)."""
         return 2 if int(np.prod(input_shape[:-1])) == 1 else 1
 
+    def mixes_batch(self) -> bool:
+        """In training: the batch statistics."""
+        return self.training
+
     def _create_parameters(self, input_shape) -> None:
         super()._create_parameters(input_shape)
         n = input_shape[-1]

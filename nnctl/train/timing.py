@@ -1,10 +1,11 @@
 """``nnctl time``: milliseconds per layer and per training step on a synthetic batch.
 
-Layers are timed while the network runs them one by one (``fuse`` off), each layer's
-``forward`` and ``backward`` wrapped in a stopwatch for the length of the measurement, so
-the loss head (softmax with cross-entropy included) is the network's own. The layers inside
-blocks are timed too, each with its own stopwatch (a block's time includes theirs). The
-step times run the network as training does, with its fused stages.
+Layers are timed while the network runs them one by one (``fuse`` off, the batch
+unsplit), each layer's ``forward`` and ``backward`` wrapped in a stopwatch for the length
+of the measurement, so the loss head (softmax with cross-entropy included) is the
+network's own. The layers inside blocks are timed too, each with its own stopwatch (a
+block's time includes theirs). The step times run the network as training does, with its
+fused stages and batch split.
 """
 
 from __future__ import annotations
@@ -101,12 +102,12 @@ class Stopwatch:
 @contextmanager
 def layer_by_layer(network: NeuralNetwork) -> Iterator[list[Stopwatch]]:
     """Inside the block the network runs its layers one by one, each timed by its
-    stopwatch (yielded in ``network_layers`` order); afterwards the layers and fusion are as
-    before."""
+    stopwatch (yielded in ``network_layers`` order); afterwards the layers, fusion and the
+    batch split are as before."""
     layers = [layer for *_, layer in network_layers(network)]
     watches = [Stopwatch() for _ in layers]
-    fuse = network.fuse
-    network.fuse = False
+    fuse, threads = network.fuse, network.threads
+    network.fuse, network.threads = False, 1  # the network's own layers, one batch
     for layer, watch in zip(layers, watches):
         for method, total in TIMED_METHODS.items():
             if hasattr(layer, method):  # an instance attribute shadows the class's method
@@ -114,7 +115,7 @@ def layer_by_layer(network: NeuralNetwork) -> Iterator[list[Stopwatch]]:
     try:
         yield watches
     finally:
-        network.fuse = fuse
+        network.fuse, network.threads = fuse, threads
         for layer in layers:
             for method in TIMED_METHODS:
                 vars(layer).pop(method, None)

@@ -36,6 +36,7 @@ from nnctl.train.checkpoint import (
 from nnctl.train.evaluate import evaluate, targets_for
 from nnctl.train.logs import MetricsLog
 from nnctl.train.metrics import HITS
+from nnctl.train.prefetch import prefetch
 
 
 @dataclass
@@ -170,17 +171,23 @@ class Trainer:
         total = batch_count(len(train), self.settings.batch_size, least)
         self._report("start_epoch", p.epoch + 1, total, p.batch_in_epoch)
         network = self.network.train()
-        for rows in batches:
+        for X, y in prefetch(enumerate(batches, start=p.step), self._batch):
             started = time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-                self._step(train.X[rows], train.y[rows])
+                self._step(X, y)
             elapsed = time.perf_counter() - started
             p.seconds += elapsed
             p.wall_time += elapsed
-            self._report("batch", p, len(rows))
+            self._report("batch", p, len(y))
             if self.stop_signal is not None:
                 self._interrupt()
         self._end_epoch(network)
+
+    def _batch(self, item: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y) of the batch ``item = (step, rows)``, prepared one batch ahead on a worker
+        thread (``prefetch``): a pure function of the step and the rows."""
+        _, rows = item
+        return self.splits.train.X[rows], self.splits.train.y[rows]
 
     def _step(self, X: np.ndarray, y: np.ndarray) -> None:
         p, network = self.progress, self.network
