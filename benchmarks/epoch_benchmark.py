@@ -7,7 +7,7 @@ How the figures are made:
 - nnctl: ``nnctl train CONFIG --set train.epochs=N [--set ...] --out TMP --quiet --json``
   (the console script of this Python environment), a whole process: start-up, data
   loading, training, validation every epoch, checkpoints, the test evaluation.
-- PyTorch: ``python benchmarks/mnist_epoch_torch.py --config CONFIG --epochs N [--set ...]
+- PyTorch: ``python benchmarks/torch_twin.py --config CONFIG --epochs N [--set ...]
   --json``, which runs the same recipe read from the same config (same data and
   preprocessing, network, optimizer, clipping, schedule, batch size and batch order,
   validation every epoch, checkpoints, test evaluation with the best checkpoint; see its
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import harness
 
-TORCH_SCRIPT = Path(__file__).resolve().with_name("mnist_epoch_torch.py")
+TORCH_SCRIPT = Path(__file__).resolve().with_name("torch_twin.py")
 
 
 def nnctl_executable() -> str:

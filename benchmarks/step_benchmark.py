@@ -2,7 +2,7 @@
 framework in its own process.
 
     python benchmarks/step_benchmark.py [--rounds 3] [--repeats 30] [--warmup 10]
-        [--cases cnn28 cnn32 mlp] [--threads 2] [--peak-gflops G]
+        [--cases cnn28 cnn32 mlp resnet] [--threads 2] [--peak-gflops G]
         [--json FILE] [--markdown]
 
 Networks (float32, random data from a fixed seed, each framework's default initialization):
@@ -10,6 +10,11 @@ Networks (float32, random data from a fixed seed, each framework's default initi
          → fully connected 10, softmax cross-entropy; 28x28x1 inputs, batch 64
   cnn32  the same on 32x32x3 inputs, batch 64
   mlp    784-256-128-10 (relu, relu, softmax cross-entropy), batch 128
+  resnet the network, loss and optimizer of configs/fashion-mnist-resnet.yaml (residual
+         blocks with batch norm, global average pooling, cross-entropy with label
+         smoothing, SGD Nesterov with weight decay), 28x28x1 inputs, batch 128; PyTorch's
+         twin is translated from the config by ``torch_translate.py`` and initialized as
+         the config says
 
 How the figures are made:
 - Every (framework, case) runs in a child process of its own
@@ -51,9 +56,11 @@ runs. The machine must be otherwise idle for publishable figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import gc
 import json
+import math
 import statistics
 import sys
 import time
@@ -76,6 +83,9 @@ CASES = {
     "cnn32": ((32, 32, 3), 64, CNN),
     "mlp": ((784,), 128, [("dense", 256), ("dense", 128), ("dense", 10)]),
 }
+#: name → (config, input shape, batch): a network, loss and optimizer from a shipped config.
+CONFIG_CASES = {"resnet": ("configs/fashion-mnist-resnet.yaml", (28, 28, 1), 128)}
+ALL_CASES = [*CASES, *CONFIG_CASES]
 FRAMEWORKS = ("nnctl", "torch")
 
 
@@ -96,8 +106,11 @@ def layer_shapes(case: str):
         shape = out
 
 
-def step_flops(case: str) -> int:
-    """Matrix-product FLOPs of one training step (see the module docstring)."""
+def step_flops(case: str) -> int | None:
+    """Matrix-product FLOPs of one training step (see the module docstring); None for a
+    config case (its nnctl child counts them: ``config_step_flops``)."""
+    if case in CONFIG_CASES:
+        return None
     macs = []  # multiply-adds per sample, per layer with weights
     for layer, shape, out, _ in layer_shapes(case):
         if layer[0] == "conv":
@@ -112,15 +125,65 @@ def make_data(case: str):
     """X float32 (batch, *input shape), one-hot Y float32 (batch, 10), labels int64."""
     import numpy as np
 
-    shape, batch, _ = CASES[case]
+    shape, batch = CASES[case][:2] if case in CASES else CONFIG_CASES[case][1:]
     rng = np.random.default_rng(SEED)
     X = rng.random((batch, *shape), dtype=np.float32)
     labels = rng.integers(0, 10, size=batch)
     return X, np.eye(10, dtype=np.float32)[labels], labels
 
 
+def load_case_config(case: str):
+    from nnctl.config import load_config
+
+    return load_config(harness.ROOT / CONFIG_CASES[case][0], [])
+
+
+def nnctl_config_network(case: str):
+    """The network and optimizer of a config case, as ``nnctl train`` builds them."""
+    from types import SimpleNamespace
+
+    from nnctl.config.build import build
+
+    config = load_case_config(case)
+    spec = SimpleNamespace(input_shape=CONFIG_CASES[case][1], n_classes=10)
+    experiment = build(dataclasses.replace(config, spec=spec))
+    return experiment.network, experiment.optimizer
+
+
+def config_step_flops(network, batch: int) -> int:
+    """Matrix-product FLOPs of one training step of an nnctl network (the module
+    docstring's rule): every layer with a weight ``W`` does ``W.size`` multiply-adds per
+    output position, the first one computes no input gradient."""
+    macs = []
+
+    def leaves(layer, shape):
+        children = layer.walk(shape)
+        if not children:
+            yield layer, shape
+        for _, child, child_shape in children:
+            yield from leaves(child, child_shape)
+
+    shape = network.input_shape
+    for layer in network.layers:
+        for leaf, leaf_shape in leaves(layer, shape):
+            if "W" in leaf.parameters:
+                out = leaf.output_shape(leaf_shape)
+                macs.append(leaf.parameters["W"].size * math.prod(out[:-1]))
+        shape = layer.output_shape(shape)
+    return batch * 2 * (2 * macs[0] + 3 * sum(macs[1:]))
+
+
 def nnctl_step(case: str):
     """A callable running one nnctl training step, as the trainer does."""
+    if case in CONFIG_CASES:
+        net, opt = nnctl_config_network(case)
+        X, Y, _ = make_data(case)
+
+        def config_step() -> None:
+            net.backward(Y, net.forward(X))
+            opt.step(net.param_grads())
+
+        return config_step
     from nnctl.core import Conv2D, Flatten, FullyConnected, NeuralNetwork, Pool2D
     from nnctl.core.optimizers import SGD
 
@@ -153,6 +216,8 @@ def torch_step(case: str):
     from torch import nn
 
     torch.manual_seed(SEED)
+    if case in CONFIG_CASES:
+        return torch_config_step(case)
     modules = []
     for layer, shape, out, last in layer_shapes(case):
         if layer[0] == "conv":
@@ -176,6 +241,31 @@ def torch_step(case: str):
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+
+    return step
+
+
+def torch_config_step(case: str):
+    """PyTorch's twin of a config case: network, loss and optimizer from the config."""
+    import torch
+    import torch_translate
+    import torch_twin
+
+    config = load_case_config(case).data
+    model = torch_translate.torch_model(
+        config["model"]["layers"], CONFIG_CASES[case][1], final_logits=True
+    )
+    opt = torch_twin.torch_optimizer(config["optimizer"], model.parameters())
+    options = torch_twin.cross_entropy_options(config["model"]["loss"])
+    X, _, labels = make_data(case)
+    X = torch.from_numpy(X).permute(0, 3, 1, 2).contiguous()  # NHWC → NCHW
+    y = torch.from_numpy(labels)
+    model.train()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(X), y, **options).backward()
         opt.step()
 
     return step
@@ -230,6 +320,9 @@ def child(framework: str, case: str, repeats: int, warmup: int, threads: int) ->
     if framework == "nnctl":
         del step
         info["traced_peak_mib"] = traced_peak_mib(case)
+        if case in CONFIG_CASES:
+            network, _ = nnctl_config_network(case)
+            info["flops_per_step"] = config_step_flops(network, CONFIG_CASES[case][2])
     return info
 
 
@@ -280,7 +373,9 @@ def measure(args, env, frameworks: list[str]) -> dict:
 def summarize(runs: dict, peak: float) -> list[dict]:
     rows = []
     for case, by_fw in runs.items():
-        row = {"case": case, "batch": CASES[case][1], "flops_per_step": step_flops(case)}
+        batch = CASES[case][1] if case in CASES else CONFIG_CASES[case][2]
+        flops = step_flops(case) or by_fw["nnctl"][0]["flops_per_step"]
+        row = {"case": case, "batch": batch, "flops_per_step": flops}
         for fw, results in by_fw.items():
             best = min(r["median_ms"] for r in results)
             gflops = row["flops_per_step"] / (best / 1e3) / 1e9
@@ -396,7 +491,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=ALL_CASES, choices=ALL_CASES)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--peak-gflops",
@@ -410,7 +505,7 @@ def main(argv=None) -> None:
         help="print a Markdown table and how it was made (for the README)",
     )
     parser.add_argument("--child", choices=[*FRAMEWORKS, "peak"], help=argparse.SUPPRESS)
-    parser.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    parser.add_argument("--case", choices=ALL_CASES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.rounds, args.repeats, args.threads) < 1 or args.warmup < 0:
         parser.error("--rounds, --repeats and --threads must be >= 1, --warmup >= 0")

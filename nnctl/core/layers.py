@@ -32,6 +32,9 @@ class Layer:
     """
 
     type_name = "layer"
+    #: Whether training sums over the batch (batch statistics): a split batch then gives
+    #: the layer a ``batch_total`` that adds up the parts' sums (``core.parallel``).
+    sums_over_batch = False
 
     def __init__(self) -> None:
         self.n_in = None
@@ -120,11 +123,6 @@ class Layer:
         """The smallest batch this layer can train on with ``input_shape`` (1; batch
         normalization needs two values per channel)."""
         return 1
-
-    def mixes_batch(self) -> bool:
-        """Whether one example's output depends on the other examples of its batch (batch
-        statistics); such a layer keeps the network's batch whole (``core.parallel``)."""
-        return False
 
     # --- computation -------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:

@@ -25,7 +25,6 @@ from nnctl.core.parallel import (
     default_threads,
     run_backward,
     run_forward,
-    walk,
 )
 from nnctl.errors import CheckpointError, ShapeError
 from nnctl.registry import compact
@@ -150,13 +149,11 @@ class NeuralNetwork:
 
     def _splitter(self, batch: int) -> BatchSplit | None:
         """The batch split for a pass of ``batch`` examples, or None to run unsplit: one
-        thread, parts too small to pay for their thread, or a layer mixing the examples."""
+        thread, or parts too small to pay for their thread."""
         parts = self.threads
         if parts < 2 or batch < parts:
             return None
         if batch * self._values_per_example() < parts * self.split_min_values:
-            return None
-        if any(layer.mixes_batch() for layer in walk(self.layers)):
             return None
         if self._executor is None or self._executor.parts != parts:
             self._executor = BatchSplit(parts)

@@ -116,18 +116,22 @@ class BatchNorm(Normalization):
     per channel: a batch of one vector is a ShapeError (one image has rows * cols values).
     """
 
+    sums_over_batch = True
+
     def __init__(self, momentum: float = 0.9, eps: float = 1e-5) -> None:
         super().__init__(eps)
         self.momentum = checks.fraction("momentum", momentum)
+        #: Sums partial sums over a split batch's parts (``core.parallel``); None: whole.
+        self.batch_total = None
+
+    def _total(self, partial: np.ndarray) -> np.ndarray:
+        """``partial`` (sums over this pass's rows) summed over the whole batch."""
+        return partial if self.batch_total is None else self.batch_total(partial)
 
     def min_training_batch(self, input_shape) -> int:
         """2 for vectors (one value per feature per example), else 1 (an image has
         rows * cols values per channel)."""
         return 2 if int(np.prod(input_shape[:-1])) == 1 else 1
-
-    def mixes_batch(self) -> bool:
-        """In training: the batch statistics."""
-        return self.training
 
     def _create_parameters(self, input_shape) -> None:
         super()._create_parameters(input_shape)
@@ -142,16 +146,25 @@ class BatchNorm(Normalization):
             self.cache["batch_statistics"] = False
             inv_std = 1.0 / np.sqrt(self.buffers["running_var"] + X.dtype.type(self.eps))
             return (X - self.buffers["running_mean"]) * inv_std, inv_std
-        m = X.size // X.shape[-1]  # values per channel
+        C = X.shape[-1]
+        # one exchange of [sum of X, value count] per channel over a split batch's parts
+        first = self._total(np.append(X.sum(axis=axes), X.dtype.type(X.size // C)))
+        m = int(first[-1])  # values per channel in the whole batch
         if m < 2:
             raise ShapeError(
                 f"BatchNorm: training needs more than one value per channel to compute batch "
                 f"statistics; got input of shape {X.shape} (use batches of 2 or more)"
             )
-        xhat, mean, var, inv_std = standardize(X, axes, self.eps)
-        self._update_running(mean.reshape(-1), var.reshape(-1) * X.dtype.type(m / (m - 1)))
+        mean = first[:-1] / X.dtype.type(m)
+        centered = X - mean
+        var = self._total(np.sum(centered * centered, axis=axes)) / X.dtype.type(m)
+        inv_std = 1.0 / np.sqrt(var + X.dtype.type(self.eps))
+        centered *= inv_std
+        if self.batch_total is None or self.batch_total.leader:
+            self._update_running(mean, var * X.dtype.type(m / (m - 1)))
         self.cache["batch_statistics"] = True
-        return xhat, inv_std
+        self.cache["count"] = m
+        return centered, inv_std
 
     def _update_running(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
         """In place, so arrays handed out by ``buffers`` (and state dicts) stay live."""
@@ -164,7 +177,11 @@ class BatchNorm(Normalization):
     def _standardize_backward(self, dxhat, xhat, inv_std):
         if not self.cache["batch_statistics"]:
             return dxhat * inv_std  # fixed running statistics: an affine map
-        return standardize_backward(dxhat, xhat, inv_std, tuple(range(dxhat.ndim - 1)))
+        axes = tuple(range(dxhat.ndim - 1))
+        C = dxhat.shape[-1]
+        sums = self._total(np.concatenate([dxhat.sum(axis=axes), np.sum(dxhat * xhat, axis=axes)]))
+        means = sums / dxhat.dtype.type(self.cache["count"])
+        return inv_std * (dxhat - means[:C] - xhat * means[C:])
 
     def get_config(self) -> dict:
         return {"type": self.type_name, "momentum": self.momentum, "eps": self.eps}

@@ -22,11 +22,14 @@ uniforms for the whole batch from the network's generator, once per dropout call
 the unsplit order (``StepDraws``), and each part takes its rows: the same masks, and the
 generator ends in the same state, so a resumed run continues exactly.
 
-Not split: batch normalization in training (``Layer.mixes_batch``), whose statistics are
-over the whole batch (exchanging partial sums between the parts would need a barrier
-inside the layer; such a network runs unsplit instead), and batches with fewer than
-``MIN_PART_VALUES`` layer outputs per part, mostly matrix products and Python, which the
-split would not speed up (the MLP of the step benchmark).
+Batch statistics (batch normalization in training) are over the whole batch: a layer with
+``sums_over_batch`` gets a ``batch_total`` from the split, a function that every part calls
+with its partial sums and that returns the sum over all parts, in part order, once every
+part has handed in its own (``PartSums``, a barrier). The statistics are then those of the
+whole batch, to rounding, and the same in every part; part 0 alone updates running
+statistics. Not split: batches with fewer than ``MIN_PART_VALUES`` layer outputs per part,
+mostly matrix products and Python, which the split would not speed up (the MLP of the
+step benchmark).
 """
 
 from __future__ import annotations
@@ -133,16 +136,51 @@ class PartGenerator:
         return array[self.rows]
 
 
-class Replica:
-    """One part's copy of the network's layers and execution stages."""
+class PartSums:
+    """The sum over the parts of a split batch of one array per part (a layer's partial
+    sums over its rows), in part order: the same result, bit for bit, in every part."""
 
-    def __init__(self, network) -> None:
+    def __init__(self, parts: int) -> None:
+        self.slots: list[np.ndarray | None] = [None] * parts
+        self.barrier = threading.Barrier(parts)
+
+    def total(self, part: int, array: np.ndarray) -> np.ndarray:
+        """Wait for every part's ``array``; return their sum. ``BrokenBarrierError`` when
+        another part failed (``abort``)."""
+        self.slots[part] = array
+        self.barrier.wait()
+        total = self.slots[0].copy()
+        for other in self.slots[1:]:
+            total += other
+        self.barrier.wait()  # no part hands in its next array before all have read these
+        return total
+
+
+class PartTotal:
+    """One part's ``batch_total``: its partial sums in, the whole batch's out."""
+
+    def __init__(self, sums: PartSums, part: int) -> None:
+        self.sums, self.part = sums, part
+        self.leader = part == 0  # the part that updates running statistics
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        return self.sums.total(self.part, array)
+
+
+class Replica:
+    """One part's copy of the network's layers and execution stages; ``sums`` holds one
+    ``PartSums`` per layer with ``sums_over_batch``, shared by the replicas."""
+
+    def __init__(self, network, part: int, sums: list[PartSums]) -> None:
         self.generator = PartGenerator()
         memo = {id(array): array for _, array in network.state_arrays()}  # shared
         memo[id(network.rng)] = self.generator
         for layer in walk(network.layers):
             memo[id(layer.cache)] = type(layer.cache)()  # caches start empty
         self.layers = copy.deepcopy(network.layers, memo)
+        summing = (layer for layer in walk(self.layers) if layer.sums_over_batch)
+        for layer, shared in zip(summing, sums, strict=True):
+            layer.batch_total = PartTotal(shared, part)
         self.stages = plan(self.layers) if network.fuse else list(self.layers)
 
     def sync(self, network) -> None:
@@ -156,7 +194,7 @@ class BatchSplit:
 
     def __init__(self, parts: int) -> None:
         self.parts = parts
-        self.key, self.replicas, self.rows = None, [], []
+        self.key, self.replicas, self.rows, self.sums = None, [], [], []
 
     @staticmethod
     def replica_key(network) -> tuple:
@@ -168,7 +206,9 @@ class BatchSplit:
         """X : (batch, ...) → the network's output (batch, ...), the parts concatenated."""
         key = self.replica_key(network)
         if key != self.key:
-            self.replicas = [Replica(network) for _ in range(self.parts)]
+            summing = sum(layer.sums_over_batch for layer in walk(network.layers))
+            self.sums = [PartSums(self.parts) for _ in range(summing)]
+            self.replicas = [Replica(network, k, self.sums) for k in range(self.parts)]
             self.key = key
         self.rows = part_rows(len(X), self.parts)
         draws = StepDraws(network.rng) if network.training else None
@@ -198,16 +238,39 @@ class BatchSplit:
 
     def _run(self, task) -> list:
         """``task(replica, rows)`` for every part, part 0 on this thread, the others on the
-        pool's, BLAS on one thread meanwhile; the results in part order."""
+        pool's, BLAS on one thread meanwhile; the results in part order. A part that fails
+        breaks the barriers of ``PartSums``, so no other part waits for it; the caller gets
+        the first error that is not such a broken barrier."""
+
+        def guarded(replica, rows):
+            try:
+                return task(replica, rows)
+            except BaseException:
+                for sums in self.sums:
+                    sums.barrier.abort()
+                raise
+
         with _blas().limit(limits=1):
             futures = [
-                _pool(self.parts - 1).submit(contextvars.copy_context().run, task, r, rows)
+                _pool(self.parts - 1).submit(contextvars.copy_context().run, guarded, r, rows)
                 for r, rows in zip(self.replicas[1:], self.rows[1:])
             ]  # the context carries NumPy's error state (np.errstate) to the worker
+            first, broken = None, False
             try:
-                first = task(self.replicas[0], self.rows[0])
+                first = guarded(self.replicas[0], self.rows[0])
+            except threading.BrokenBarrierError:
+                broken = True  # another part failed: its error is raised below
             finally:
                 wait(futures)  # no worker outlives the BLAS limit, even after an error
+                for sums in self.sums:
+                    if sums.barrier.broken:
+                        sums.barrier.reset()
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            kind = threading.BrokenBarrierError
+            raise next((e for e in errors if not isinstance(e, kind)), errors[0])
+        if broken:
+            raise threading.BrokenBarrierError  # aborted, yet no part failed
         return [first, *(future.result() for future in futures)]
 
 

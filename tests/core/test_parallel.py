@@ -1,8 +1,10 @@
 """The batch split (``nnctl.core.parallel``): a split pass equals the unsplit one to float
 rounding, deterministically, with the same dropout masks and generator state; batch
-statistics keep a batch whole; the switch and its default."""
+statistics are the whole batch's; the switch and its default."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -87,11 +89,12 @@ def assert_close_steps(a, b, rtol):
         mlp,
         cnn,
         resnet,
+        lambda: resnet(norm=True),
         lambda: mlp(loss="l2", out="sigmoid"),  # the loss's own gradient, not the fused one
         lambda: mlp(loss={"type": "cross_entropy", "class_weights": [1, 2, 0.5, 3]}),
         lambda: mlp(loss="binary_cross_entropy", out="sigmoid"),
     ],
-    ids=["mlp", "cnn", "resnet", "l2", "weighted-ce", "bce"],
+    ids=["mlp", "cnn", "resnet", "resnet-bn", "l2", "weighted-ce", "bce"],
 )
 def test_split_step_equals_the_whole_step_to_rounding(make, n, threads):
     split, whole = split_and_whole(make, n, threads)
@@ -178,15 +181,50 @@ def test_predict_with_the_split_gives_the_whole_batchs_loss():
     assert loss == pytest.approx(loss_whole, rel=1e-12)
 
 
-def test_batch_statistics_keep_the_batch_whole_in_training_only():
-    net = resnet(norm=True)
+def test_split_batch_norm_uses_the_whole_batchs_statistics_and_updates_them_once():
+    split, whole = resnet(norm=True), resnet(norm=True)
+    for seed in range(3):  # running statistics over several steps
+        X, Y = data(split, 9, seed=seed)
+        step(split, X, Y, 2)
+        step(whole, X, Y, 1)
+    for net in (split, whole):
+        net.eval()
+    np.testing.assert_allclose(split.forward(X), whole.forward(X), rtol=1e-12)
+    buffers = [(k, v) for k, v in split.state_dict().items() if "running" in k]
+    assert len(buffers) == 2
+    reference = whole.state_dict()
+    for key, value in buffers:
+        np.testing.assert_allclose(value, reference[key], rtol=1e-12, err_msg=key)
+
+
+def test_a_failing_part_breaks_no_barrier_for_good():
+    """One part fails before the batch norm: the other part, waiting there, is released,
+    the caller gets the failure, and the next pass runs."""
+    net, whole = resnet(norm=True), resnet(norm=True)
     X, Y = data(net, 8)
     net.threads, net.split_min_values = 2, 0
-    net.backward(Y, net.forward(X))
-    assert net._split is None
-    net.eval()
     net.forward(X)
-    assert net._split is not None
+    failing = net._split.replicas[1].layers[0]
+
+    def fail(_):
+        raise ValueError("part 1 failed")
+
+    failing.forward = fail
+    outcome = []
+
+    def run():
+        try:
+            net.forward(X)
+        except ValueError as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and len(outcome) == 1
+    del failing.forward
+    split = step(net, X, Y, 2)
+    assert_close_steps(split, step(whole, X, Y, 1), rtol=1e-12)
 
 
 def test_small_work_and_tiny_batches_stay_whole():

@@ -1,30 +1,33 @@
-"""Train a config's network in PyTorch with the recipe ``nnctl train`` uses, for the
-whole-process comparison in ``benchmarks/epoch_benchmark.py``.
+"""Train a config's network in PyTorch with the recipe ``nnctl train`` uses: the PyTorch
+twin of a run, in its own process, for ``benchmarks/epoch_benchmark.py`` and for the
+accuracy comparison of ``configs/fashion-mnist-resnet.yaml``.
 
-    python benchmarks/mnist_epoch_torch.py [--config configs/mnist-cnn.yaml]
-        [--set KEY=VALUE ...] [--epochs 1] [--threads 2] [--json]
+    python benchmarks/torch_twin.py [--config configs/mnist-cnn.yaml]
+        [--set KEY=VALUE ...] [--epochs N] [--threads 2] [--json]
 
 The recipe is read from the config (after ``--set`` overrides), as ``nnctl train`` reads it:
-- data: ``nnctl.data.load`` (same set, validation split and preprocessing; for
-  configs/mnist-cnn.yaml 55000 standardized training images and 5000 for validation);
-  the batch order comes from ``iterate_batches`` with the trainer's generator
-  (``default_rng([seed, 2])``) and ``data.batch_size``;
-- the network: ``model.layers`` translated layer by layer (conv2d, pool2d, flatten,
-  fully_connected; relu, sigmoid, tanh, linear activations; a softmax last layer with the
-  cross-entropy loss becomes ``nn.CrossEntropyLoss`` on the logits), float32, PyTorch's
-  default initialization;
+- data: ``nnctl.data.load`` (same set, validation split and preprocessing); the batch
+  order comes from ``iterate_batches`` with the trainer's generator (``default_rng([seed,
+  2])``) and ``data.batch_size``; ``data.augment`` (random_crop, flip) is re-implemented in
+  PyTorch (``torch_translate.augmenter``) and drawn from a ``torch.Generator``, so the
+  augmentation is checked, not shared;
+- the network: ``model.layers`` translated by ``torch_translate`` (conv2d, pool2d, flatten,
+  fully_connected, dropout, batch_norm, layer_norm, global pools, activation, residual and
+  concat blocks), float32, initialized as the config says; a softmax last layer with the
+  cross-entropy loss gives logits to ``nn.functional.cross_entropy``, with the config's
+  ``label_smoothing`` and ``class_weights``;
 - the optimizer: sgd (momentum, nesterov) or adam, weight decay, global gradient-norm
   clipping, the learning rate of nnctl's own schedule object set before every step;
 - per epoch: training loss and accuracy summed as the trainer does, the validation set
-  evaluated in batches of 500, a checkpoint of the model and optimizer written (and a
-  best one when the validation loss improved); at the end the test set is evaluated with
-  the best checkpoint.
+  evaluated in batches of 128, a checkpoint of the model and optimizer written (and a
+  best one when ``train.checkpoint.monitor`` improved); at the end the test set is
+  evaluated with the best checkpoint.
 
-``train.epochs`` is replaced by ``--epochs``. The timing lines go to stderr; ``--json`` prints
-one JSON line on stdout: ``train_seconds`` (the training steps only, as nnctl's summary
-counts them), ``process_seconds`` (the whole process, interpreter start included), the
-per-epoch seconds and the test metrics. PyTorch is optional and never a dependency of nnctl
-(``pip install torch==2.13.0``).
+``train.epochs`` is replaced by ``--epochs`` (default: the config's). The timing lines go
+to stderr; ``--json`` prints one JSON line on stdout: ``train_seconds`` (the training steps
+only, as nnctl's summary counts them), ``process_seconds`` (the whole process, interpreter
+start included), the per-epoch seconds and the test metrics. PyTorch is optional and never
+a dependency of nnctl (``pip install torch==2.13.0``).
 """
 
 from __future__ import annotations
@@ -38,12 +41,14 @@ from pathlib import Path
 
 import harness
 import numpy as np
+import torch_translate
 
 sys.path.insert(0, str(harness.ROOT))  # nnctl from this checkout, installed or not
 
 from nnctl.config import load_config
 from nnctl.core.schedules import SCHEDULES
 from nnctl.data import iterate_batches, load
+from nnctl.monitor import improves
 
 try:
     import torch
@@ -54,53 +59,19 @@ except ImportError:
 EVAL_BATCH = 128  # as nnctl.train.evaluate
 
 
-def plain_cross_entropy(loss) -> bool:
-    """Whether the config's loss (a name or a resolved mapping) is cross-entropy without
-    label smoothing or class weights, the loss this script trains with."""
-    if isinstance(loss, dict):
-        options = {k: v for k, v in loss.items() if k != "type"}
-        plain = not options.get("label_smoothing") and options.get("class_weights") is None
-        return loss.get("type") == "cross_entropy" and plain
-    return loss == "cross_entropy"
-
-
-def torch_model(layers: list[dict], input_shape, loss):
-    """``nn.Sequential`` of the config's layers (NCHW), logits out."""
-    activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "linear": None}
-    modules = []
-    for i, layer in enumerate(layers):
-        kind, act = layer["type"], layer.get("activation", "linear")
-        if kind == "conv2d":
-            pad = {"valid": 0}.get(layer["pad"], layer["pad"])
-            pad = tuple(pad) if isinstance(pad, list) else pad
-            if pad == "same" and layer["stride"] not in (1, [1, 1]):
-                sys.exit(f"model.layers[{i}]: pad 'same' with a stride is not translated here")
-            modules.append(
-                nn.LazyConv2d(
-                    layer["n_out"],
-                    tuple(layer["kernel_shape"]),
-                    stride=layer["stride"],
-                    padding=pad,
-                )
-            )
-        elif kind == "pool2d" and layer["mode"] in ("max", "average"):
-            pool = nn.MaxPool2d if layer["mode"] == "max" else nn.AvgPool2d
-            modules.append(pool(tuple(layer["kernel_shape"]), layer["stride"], layer["pad"]))
-        elif kind == "flatten":
-            modules.append(nn.Flatten())
-        elif kind == "fully_connected":
-            modules.append(nn.LazyLinear(layer["n_out"]))
-        else:
-            sys.exit(f"model.layers[{i}]: {kind} is not translated to PyTorch here")
-        last_softmax = act == "softmax" and i == len(layers) - 1 and plain_cross_entropy(loss)
-        if not (last_softmax or isinstance(act, str) and act in activations):
-            sys.exit(f"model.layers[{i}]: activation {act!r} is not translated to PyTorch here")
-        if not last_softmax and activations[act] is not None:
-            modules.append(activations[act]())
-    model = nn.Sequential(*modules)
-    channels_first = (input_shape[-1], *input_shape[:-1]) if len(input_shape) == 3 else input_shape
-    model(torch.zeros((1, *channels_first)))  # creates the lazy layers' parameters
-    return model
+def cross_entropy_options(loss) -> dict:
+    """Keyword arguments of ``nn.functional.cross_entropy`` for the config's loss (a name or a
+    resolved mapping): label smoothing and class weights as nnctl defines them."""
+    spec = loss if isinstance(loss, dict) else {"type": loss}
+    if spec["type"] != "cross_entropy":
+        sys.exit(f"model.loss: {spec['type']} is not translated to PyTorch here")
+    weights = spec.get("class_weights")
+    if isinstance(weights, str):
+        sys.exit("model.loss.class_weights: 'balanced' is not translated to PyTorch here")
+    options = {"label_smoothing": spec.get("label_smoothing") or 0.0}
+    if weights is not None:
+        options["weight"] = torch.tensor(weights, dtype=torch.float32)
+    return options
 
 
 def torch_optimizer(spec: dict, params):
@@ -133,7 +104,7 @@ def as_tensors(split):
     return torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(split.y)
 
 
-def evaluate(model, data) -> dict:
+def evaluate(model, data, loss_options: dict) -> dict:
     X, y = data
     total, correct = 0.0, 0
     model.eval()
@@ -141,7 +112,8 @@ def evaluate(model, data) -> dict:
         for start in range(0, len(X), EVAL_BATCH):
             out = model(X[start : start + EVAL_BATCH])
             yb = y[start : start + EVAL_BATCH]
-            total += torch.nn.functional.cross_entropy(out, yb, reduction="sum").item()
+            loss = nn.functional.cross_entropy(out, yb, reduction="none", **loss_options)
+            total += loss.sum().item()
             correct += int((out.argmax(1) == yb).sum())
     return {"loss": total / len(X), "accuracy": correct / len(X)}
 
@@ -156,8 +128,13 @@ class Recipe:
         self.train, self.val, self.test = map(
             as_tensors, (splits.train, splits.validation, splits.test)
         )
-        self.model = torch_model(
-            cfg["model"]["layers"], splits.train.X.shape[1:], cfg["model"]["loss"]
+        model = cfg["model"]
+        self.loss_options = cross_entropy_options(model["loss"])
+        sample_shape = splits.train.X.shape[1:]
+        self.model = torch_translate.torch_model(model["layers"], sample_shape, final_logits=True)
+        black = splits.preprocess.transform(np.zeros((1, *sample_shape), np.float32))
+        self.augment = torch_translate.augmenter(
+            cfg["data"].get("augment"), float(black.flat[0]), cfg["seed"]
         )
         self.optimizer = torch_optimizer(cfg["optimizer"], self.model.parameters())
         self.clip_norm = cfg["optimizer"].get("clip_norm")
@@ -169,6 +146,9 @@ class Recipe:
         self.batch_size, self.shuffle = cfg["data"]["batch_size"], cfg["data"]["shuffle"]
         self.rng = np.random.default_rng([cfg["seed"], 2])  # the trainer's batch order
         self.epoch = self.step = 0
+        checkpoint = cfg["train"]["checkpoint"]
+        self.monitor = checkpoint["monitor"].removeprefix("val_")
+        self.mode = checkpoint["mode"]
 
     def lr(self) -> float:
         if self.schedule is None:
@@ -177,24 +157,28 @@ class Recipe:
         return self.schedule.lr_at(self.base_lr, position)
 
     def train_epoch(self) -> tuple[float, dict]:
-        """Seconds spent in training steps, and the epoch's training loss and accuracy."""
+        """Seconds spent in training steps (augmentation included), and the epoch's
+        training loss and accuracy."""
         X, y = self.train
         seconds, loss_sum, correct = 0.0, 0.0, 0
         self.model.train()
         for idx in iterate_batches(len(X), self.batch_size, self.rng, shuffle=self.shuffle):
             started = time.perf_counter()
             rows = torch.from_numpy(idx)
+            Xb, yb = X[rows], y[rows]
+            if self.augment is not None:
+                Xb = self.augment(Xb)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr()
             self.optimizer.zero_grad(set_to_none=True)
-            out = self.model(X[rows])
-            loss = nn.functional.cross_entropy(out, y[rows])
+            out = self.model(Xb)
+            loss = nn.functional.cross_entropy(out, yb, **self.loss_options)
             loss.backward()
             if self.clip_norm is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
             self.optimizer.step()
             loss_sum += loss.item() * len(idx)
-            correct += int((out.argmax(1) == y[rows]).sum())
+            correct += int((out.argmax(1) == yb).sum())
             self.step += 1
             seconds += time.perf_counter() - started
         self.epoch += 1
@@ -202,14 +186,16 @@ class Recipe:
 
 
 def train(recipe: Recipe, epochs: int, checkpoints: Path) -> dict:
-    best_loss, per_epoch = float("inf"), []
+    """Train ``epochs`` epochs, keeping the best checkpoint by the config's monitor, and
+    evaluate the test set with it."""
+    best, per_epoch = None, []
     for epoch in range(epochs):
         seconds, metrics = recipe.train_epoch()
-        val = evaluate(recipe.model, recipe.val) if recipe.val is not None else None
+        val = evaluate(recipe.model, recipe.val, recipe.loss_options) if recipe.val else None
         state = {"model": recipe.model.state_dict(), "optimizer": recipe.optimizer.state_dict()}
         torch.save(state, checkpoints / "last.pt")
-        if val is not None and val["loss"] < best_loss:
-            best_loss = val["loss"]
+        if val is not None and improves(val[recipe.monitor], best, recipe.mode):
+            best = val[recipe.monitor]
             torch.save(state, checkpoints / "best.pt")
         per_epoch.append(seconds)
         print(
@@ -217,10 +203,11 @@ def train(recipe: Recipe, epochs: int, checkpoints: Path) -> dict:
             f"{len(recipe.train[0]) / seconds:.0f} samples/s, train loss "
             f"{metrics['loss']:.4f}, val {val}",
             file=sys.stderr,
+            flush=True,
         )
-    best = checkpoints / ("best.pt" if (checkpoints / "best.pt").exists() else "last.pt")
-    recipe.model.load_state_dict(torch.load(best)["model"])
-    test = evaluate(recipe.model, recipe.test) if recipe.test is not None else None
+    chosen = checkpoints / ("best.pt" if (checkpoints / "best.pt").exists() else "last.pt")
+    recipe.model.load_state_dict(torch.load(chosen)["model"])
+    test = evaluate(recipe.model, recipe.test, recipe.loss_options) if recipe.test else None
     return {"train_seconds": sum(per_epoch), "epoch_seconds": per_epoch, "test": test}
 
 
@@ -228,14 +215,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=harness.ROOT / "configs" / "mnist-cnn.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, help="default: the config's train.epochs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = load_config(args.config, [*args.set, f"train.epochs={args.epochs}"])
+    epochs = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
+    config = load_config(args.config, [*args.set, *epochs])
     with tempfile.TemporaryDirectory() as tmp:
-        summary = train(Recipe(config), args.epochs, Path(tmp))
+        summary = train(Recipe(config), config.data["train"]["epochs"], Path(tmp))
     summary.update(
         threads=torch.get_num_threads(),
         torch=torch.__version__,
