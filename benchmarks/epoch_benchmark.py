@@ -9,7 +9,8 @@ How the figures are made:
   loading, training, validation every epoch, checkpoints, the test evaluation.
 - PyTorch: ``python benchmarks/torch_twin.py --config CONFIG --epochs N [--set ...]
   --json``, which runs the same recipe read from the same config (same data and
-  preprocessing, network, optimizer, clipping, schedule, batch size and batch order,
+  preprocessing, network and initializers, loss, augmentation, optimizer, clipping,
+  schedule, batch size and batch order,
   validation every epoch, checkpoints, test evaluation with the best checkpoint; see its
   docstring).
 - Both children get the same environment: ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``
@@ -20,8 +21,9 @@ How the figures are made:
   this parent), its CPU time (user + system), the time in training steps as each reports
   it (nnctl's summary ``train_seconds``; PyTorch's the same span of its loop), and the
   process's peak resident memory (``ru_maxrss`` of that child alone, from ``os.wait4``).
-  The test accuracy is there to show both trained the same recipe (initializations
-  differ, so it differs a little).
+  The test accuracy is there to show both trained the same recipe (the initial weights
+  and the augmentation are drawn from each framework's own generator, so it differs a
+  little).
 - ratio = nnctl wall time / PyTorch wall time (below 1: nnctl is faster).
 
 PyTorch is optional (``pip install torch==2.13.0``); without it only nnctl runs. The

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnctl.config.components import LAYER, OPTIMIZER, SCHEDULE, make
-from nnctl.config.model import BALANCED, frozen_indices
+from nnctl.config.model import BALANCED, frozen_layers
 from nnctl.core import NeuralNetwork
 from nnctl.core.losses import balanced_class_weights
 from nnctl.data import DataSpec, describe
@@ -65,7 +65,7 @@ def build_network(config: Config, spec: DataSpec) -> NeuralNetwork:
         dtype=model["dtype"],
         input_shape=spec.input_shape,
     )
-    network.frozen = frozen_indices(model.get("freeze") or [], model["layers"])
+    network.frozen = frozen_layers(model.get("freeze") or [], network.layers)
     return network
 
 

@@ -142,14 +142,14 @@ def _check_init_from(value, base_dir, errors: list) -> str | None:
 
 
 def _check_freeze(value, specs: list, errors: list) -> list:
-    """Layer indices (negative count from the end) or layer type names to keep fixed; the
-    indices count every copy of a repeated layer. Checked against the layers when they are
+    """Layer indices (negative count from the end) or layer type names (matched inside
+    blocks too) to keep fixed; the indices count every copy of a repeated layer. Checked against the layers when they are
     valid (``specs`` not empty)."""
     if value is None:
         return []
     if not isinstance(value, list):
         value = [value]
-    n, types = len(specs), {_type(spec) for spec in specs}
+    n, types = len(specs), set(_nested_types(specs))
     for position, item in enumerate(value):
         path = f"model.freeze[{position}]"
         if is_int(item):
@@ -168,16 +168,32 @@ def _check_freeze(value, specs: list, errors: list) -> list:
     return list(value)
 
 
-def frozen_indices(freeze: list, specs: list) -> set[int]:
-    """The indices ``freeze`` names: each index (negative from the end) and every layer of
-    each named type."""
-    n, indices = len(specs), set()
+def frozen_layers(freeze: list, layers: list) -> set[str]:
+    """The dotted names (``3``, ``4.0``) of the layers ``freeze`` names among the built
+    ``layers``: each index (negative from the end) and every layer of each named type, inside
+    blocks too (a frozen block freezes all it holds)."""
+    n, names = len(layers), set()
     for item in freeze:
         if isinstance(item, str):
-            indices.update(i for i, spec in enumerate(specs) if _type(spec) == item)
+            for index, top in enumerate(layers):
+                names.update(
+                    name
+                    for name, layer, _ in named_layers(top, str(index))
+                    if layer.type_name == item
+                )
         else:
-            indices.add(item % n)
-    return indices
+            names.add(str(item % n))
+    return names
+
+
+def _nested_types(specs: list):
+    """The type of every layer spec in ``specs``, and of those inside blocks."""
+    for spec in specs:
+        yield _type(spec)
+        if isinstance(spec, dict):
+            yield from _nested_types(spec.get("layers") or [])
+            for branch in spec.get("branches") or []:
+                yield from _nested_types(branch)
 
 
 def _type(component) -> str | None:

@@ -222,7 +222,7 @@ def model_section() -> list[str]:
         (
             "| `freeze` | `[]` | layers the optimizer leaves unchanged (no update, no weight "
             "decay): indices (negative count from the end) or layer type names (every layer of "
-            "that type) |"
+            "that type, inside blocks too) |"
         ),
         "",
         "Input shapes come from the data set (images are rows x cols x channels). A",

@@ -73,8 +73,9 @@ class NeuralNetwork:
         if self.layers:
             self.layers[0].needs_input_grad = False
         self.training = True
-        #: Indices of layers the trainer does not update (fine-tuning).
-        self.frozen: set[int] = set()
+        #: Layers the trainer does not update (fine-tuning): top-level indices or dotted
+        #: names of layers inside blocks (``4.0``), as ``chain.named_layers`` names them.
+        self.frozen: set[int | str] = set()
         self.input_shape = None
         self._plan_key, self._plan = None, []
         self.threads = default_threads()
@@ -245,10 +246,14 @@ class NeuralNetwork:
         ]
 
     def trainable_param_grads(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """``param_grads`` without the layers whose indices are in ``frozen``: what the
+        """``param_grads`` without the layers named in ``frozen``: what the
         trainer hands the optimizer (frozen layers get no update and no weight decay)."""
-        frozen = tuple(f"layers.{i}." for i in sorted(self.frozen))
+        frozen = self.frozen_prefixes()
         return [item for item in self.param_grads() if not item[0].startswith(frozen)]
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """The state-key prefixes (``layers.3.``, ``layers.4.0.``) of the ``frozen`` layers."""
+        return tuple(f"layers.{name}." for name in sorted(map(str, self.frozen)))
 
     def parameter_count(self) -> int:
         return int(sum(a.size for _, _, a in self.iter_parameters()))

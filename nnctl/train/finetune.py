@@ -43,7 +43,7 @@ def init_from(network, source) -> InitReport:
     arrays, _ = load_checkpoint(checkpoint)
     saved = split_prefix(arrays, "model")
     report = InitReport(checkpoint)
-    frozen = tuple(f"layers.{i}." for i in sorted(network.frozen))
+    frozen = network.frozen_prefixes()
     for key, array in network.state_arrays():
         value = saved.get(key)
         if value is not None and value.shape == array.shape:

@@ -6,12 +6,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import yaml
 
 from nnctl.config import load_config
+from nnctl.config.build import build_network
 from nnctl.core import FullyConnected, NeuralNetwork
 from nnctl.errors import CheckpointError, ConfigErrors
 from nnctl.train.checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
@@ -69,6 +71,27 @@ def test_trainable_param_grads_leave_out_frozen_layers():
     net.frozen = {0, 2}
     assert [key for key, _, _ in net.trainable_param_grads()] == ["layers.1.W", "layers.1.b"]
     assert len(net.param_grads()) == 6
+
+
+def test_freezing_a_type_reaches_inside_blocks():
+    resnet = ROOT / "configs" / "fashion-mnist-resnet.yaml"
+    config = load_config(resnet, ["model.freeze=[batch_norm, 0]", "model.dtype=float64"])
+    net = build_network(config, SimpleNamespace(input_shape=(28, 28, 1), n_classes=10))
+    assert net.frozen == {"0", "1", "4.1", "4.4", "5.1", "5.4", "6.1", "6.4"}
+    trainable = [key for key, _, _ in net.trainable_param_grads()]
+    assert not any(key.endswith(("gamma", "beta")) for key in trainable)
+    assert "layers.4.0.W" in trainable and "layers.5.shortcut.W" in trainable
+    assert "layers.0.W" not in trainable
+    assert len(trainable) == len(net.param_grads()) - 2 * 7 - 2
+
+
+def test_a_type_found_only_inside_a_block_may_be_frozen():
+    resnet = ROOT / "configs" / "fashion-mnist-resnet.yaml"
+    only_nested = ["model.layers[1]={type: layer_norm}", "model.freeze=[batch_norm]"]
+    config = load_config(resnet, only_nested)  # batch norm is left inside the blocks only
+    assert config.data["model"]["freeze"] == ["batch_norm"]
+    with pytest.raises(ConfigErrors, match="no layer of type 'global_max_pool'"):
+        load_config(resnet, ["model.freeze=[global_max_pool]"])
 
 
 def _write(tmp_path, name, model, epochs=2):
