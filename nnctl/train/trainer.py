@@ -171,10 +171,10 @@ class Trainer:
         total = batch_count(len(train), self.settings.batch_size, least)
         self._report("start_epoch", p.epoch + 1, total, p.batch_in_epoch)
         network = self.network.train()
-        for X, y in prefetch(enumerate(batches, start=p.step), self._batch):
+        for X, y, targets in prefetch(enumerate(batches, start=p.step), self._batch):
             started = time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-                self._step(X, y)
+                self._step(X, y, targets)
             elapsed = time.perf_counter() - started
             p.seconds += elapsed
             p.wall_time += elapsed
@@ -183,20 +183,21 @@ class Trainer:
                 self._interrupt()
         self._end_epoch(network)
 
-    def _batch(self, item: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(X, y) of the batch ``item = (step, rows)``, prepared one batch ahead on a worker
-        thread (``prefetch``): a pure function of the step and the rows."""
-        _, rows = item
-        return self.splits.train.X[rows], self.splits.train.y[rows]
+    def _batch(self, item: tuple[int, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """(X augmented, y, network targets) of the batch ``item = (step, rows)``, prepared
+        one batch ahead on a worker thread (``prefetch``): a pure function of the step and
+        the rows, so a resumed run prepares what the uninterrupted one did."""
+        step, rows = item
+        X, y = self.splits.train.X[rows], self.splits.train.y[rows]
+        if self.splits.augment is not None:  # a generator of its own per step
+            X = self.splits.augment(X, np.random.default_rng([self.seed, 3, step]))
+        return X, y, targets_for(y, self.spec, self.network.dtype)
 
-    def _step(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _step(self, X: np.ndarray, y: np.ndarray, targets: np.ndarray) -> None:
         p, network = self.progress, self.network
-        if self.splits.augment is not None:
-            # a generator of its own per step: a resumed run draws what the straight one drew
-            X = self.splits.augment(X, np.random.default_rng([self.seed, 3, p.step]))
         lr = self._learning_rate()
         out = network.forward(X)
-        loss = network.backward(targets_for(y, self.spec, network.dtype), out)
+        loss = network.backward(targets, out)
         params = network.trainable_param_grads()
         norm = grad_norm(params)  # once: the divergence check must come before the update
         if not (math.isfinite(loss) and math.isfinite(norm)):
