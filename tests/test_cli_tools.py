@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from nnctl.cli import main
-from nnctl.core import NeuralNetwork
+from nnctl.core import Conv2D, NeuralNetwork
 from nnctl.core.gradcheck import check_network
 from nnctl.core.layers import Dropout, FullyConnected
 from nnctl.core.synthetic import synthetic_batch
@@ -145,6 +145,34 @@ def test_gradcheck_fails_when_a_backward_is_broken(monkeypatch):
     assert result.exit_code == 1
     assert "FAIL" in result.output
     assert "error: gradient check failed (tol 1e-05) for layers.0.W, layers.1.W" in result.output
+
+
+def test_gradcheck_passes_a_bias_that_batch_norm_removes():
+    """A conv bias right before a batch norm has a zero gradient: the central differences
+    give rounding noise, which passes as zero, marked so."""
+    result = run("gradcheck", str(CONFIGS / "fashion-mnist-resnet.yaml"), "-b", "2", "-k", "3")
+    assert result.exit_code == 0, result.output
+    noise_rows = [line.split() for line in result.output.splitlines() if "within noise" in line]
+    before_norm = {"0", "4.0", "4.3", "5.0", "5.3", "6.0"}  # the convs followed by a BN
+    assert noise_rows and {row[0] for row in noise_rows} <= before_norm
+    assert all(row[2] == "b" for row in noise_rows)
+
+
+def test_gradcheck_noise_floor_does_not_hide_a_wrong_gradient(monkeypatch):
+    """The same biases with a gradient off by 1e-6 (far below the weights' scale, far above
+    the finite differences' noise) fail."""
+    original = Conv2D.backward_linear
+
+    def biased(self, dLdZ):
+        dLdX = original(self, dLdZ)
+        if "b" in self.gradients:
+            self.gradients["b"] = self.gradients["b"] + 1e-6
+        return dLdX
+
+    monkeypatch.setattr(Conv2D, "backward_linear", biased)
+    result = run("gradcheck", str(CONFIGS / "fashion-mnist-resnet.yaml"), "-b", "2", "-k", "3")
+    assert result.exit_code == 1
+    assert "gradient check failed (tol 1e-05) for layers.0.b, layers.4.0.b" in result.output
 
 
 def test_gradcheck_json_reports_each_parameter(cnn_config):
