@@ -187,8 +187,8 @@ class BatchNorm(Normalization):
     def _batch_mean(self, rows: np.ndarray, C: int) -> tuple[np.ndarray, int]:
         """(mean (C,), values per channel) over the whole batch, split or not."""
         values = rows.reshape(-1, C)  # (values per channel in this pass, C)
-        count = rows.dtype.type(len(values))
-        first = self._total(np.append(_column_sums(values), count))  # one exchange
+        # one exchange of [sums, count], in float64 so that counts above 2**24 stay exact
+        first = self._total(np.append(_column_sums(values).astype(np.float64), len(values)))
         m = int(first[-1])
         if m < 2:
             raise ShapeError(
@@ -196,7 +196,7 @@ class BatchNorm(Normalization):
                 f"statistics; got input of shape {rows.shape[:1] + self.input_shape} "
                 f"(use batches of 2 or more)"
             )
-        return first[:-1] / rows.dtype.type(m), m
+        return first[:-1].astype(rows.dtype) / rows.dtype.type(m), m
 
     def _batch_variance(self, centered: np.ndarray, C: int, m: int) -> np.ndarray:
         """The biased variance (C,) over the whole batch from this pass's centered rows."""
