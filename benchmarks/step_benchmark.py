@@ -2,7 +2,7 @@
 framework in its own process.
 
     python benchmarks/step_benchmark.py [--rounds 3] [--repeats 30] [--warmup 10]
-        [--cases cnn28 cnn32 mlp resnet] [--threads 2] [--peak-gflops G]
+        [--cases cnn28 cnn32 mlp resnet mnist] [--threads 2] [--peak-gflops G]
         [--json FILE] [--markdown]
 
 Networks (float32, random data from a fixed seed, each framework's default initialization):
@@ -15,6 +15,9 @@ Networks (float32, random data from a fixed seed, each framework's default initi
          smoothing, SGD Nesterov with weight decay), 28x28x1 inputs, batch 128; PyTorch's
          twin is translated from the config by ``torch_translate.py`` and initialized as
          the config says
+  mnist  the network, loss and optimizer of configs/mnist-cnn.yaml (cnn28 with an fc 128
+         before the last layer; SGD momentum, clipping), 28x28x1 inputs, batch 64: the step
+         of the epoch benchmark's recipe
 
 How the figures are made:
 - Every (framework, case) runs in a child process of its own
@@ -84,7 +87,10 @@ CASES = {
     "mlp": ((784,), 128, [("dense", 256), ("dense", 128), ("dense", 10)]),
 }
 #: name → (config, input shape, batch): a network, loss and optimizer from a shipped config.
-CONFIG_CASES = {"resnet": ("configs/fashion-mnist-resnet.yaml", (28, 28, 1), 128)}
+CONFIG_CASES = {
+    "resnet": ("configs/fashion-mnist-resnet.yaml", (28, 28, 1), 128),
+    "mnist": ("configs/mnist-cnn.yaml", (28, 28, 1), 64),
+}
 ALL_CASES = [*CASES, *CONFIG_CASES]
 FRAMEWORKS = ("nnctl", "torch")
 
@@ -263,9 +269,13 @@ def torch_config_step(case: str):
     y = torch.from_numpy(labels)
     model.train()
 
+    clip_norm = config["optimizer"].get("clip_norm")
+
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(X), y, **options).backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         opt.step()
 
     return step
