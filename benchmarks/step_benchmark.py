@@ -160,22 +160,15 @@ def config_step_flops(network, batch: int) -> int:
     """Matrix-product FLOPs of one training step of an nnctl network (the module
     docstring's rule): every layer with a weight ``W`` does ``W.size`` multiply-adds per
     output position, the first one computes no input gradient."""
-    macs = []
+    from nnctl.core.chain import walk_layers
 
-    def leaves(layer, shape):
-        children = layer.walk(shape)
-        if not children:
-            yield layer, shape
-        for _, child, child_shape in children:
-            yield from leaves(child, child_shape)
-
-    shape = network.input_shape
-    for layer in network.layers:
-        for leaf, leaf_shape in leaves(layer, shape):
-            if "W" in leaf.parameters:
-                out = leaf.output_shape(leaf_shape)
-                macs.append(leaf.parameters["W"].size * math.prod(out[:-1]))
-        shape = layer.output_shape(shape)
+    macs, shape = [], network.input_shape
+    for index, top in enumerate(network.layers):
+        for _, layer, in_shape, _ in walk_layers(top, shape, str(index)):
+            if "W" in layer.parameters:  # a leaf with weights (blocks hold none of their own)
+                out = layer.output_shape(in_shape)
+                macs.append(layer.parameters["W"].size * math.prod(out[:-1]))
+        shape = top.output_shape(shape)
     return batch * 2 * (2 * macs[0] + 3 * sum(macs[1:]))
 
 

@@ -143,8 +143,8 @@ def _check_init_from(value, base_dir, errors: list) -> str | None:
 
 def _check_freeze(value, specs: list, errors: list) -> list:
     """Layer indices (negative count from the end) or layer type names (matched inside
-    blocks too) to keep fixed; the indices count every copy of a repeated layer. Checked against the layers when they are
-    valid (``specs`` not empty)."""
+    blocks too) to keep fixed; the indices count every copy of a repeated layer. Checked
+    against the layers when they are valid (``specs`` not empty)."""
     if value is None:
         return []
     if not isinstance(value, list):

@@ -66,7 +66,9 @@ def _ones(n: int, dtype) -> np.ndarray:
 
 class Normalization(Layer):
     """Shared parts: ``gamma``/``beta`` over the last axis, the affine map and its
-    parameter gradients. Subclasses define ``_standardize`` and ``_standardize_backward``."""
+    parameter gradients. Subclasses define ``_standardize`` and ``_standardize_backward``
+    (``LayerNorm``), or replace ``forward`` and ``backward`` whole (``BatchNorm``, whose
+    batch sums may span a split batch's parts)."""
 
     def __init__(self, eps: float) -> None:
         super().__init__()
