@@ -17,13 +17,14 @@ import argparse
 import functools
 import statistics
 import sys
-import time
 
 import harness
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 sys.path.insert(0, str(harness.ROOT))
+
+from step_benchmark import time_steps
 
 from nnctl.core import Conv2D
 
@@ -68,13 +69,8 @@ def winograd_forward(X: np.ndarray, U: np.ndarray) -> np.ndarray:
 
 
 def median_ms(f, repeats: int) -> float:
-    f()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times)
+    """Median milliseconds of ``repeats`` calls after one warm-up (``time_steps``)."""
+    return statistics.median(time_steps(f, 1, repeats))
 
 
 def main() -> None:
