@@ -172,17 +172,14 @@ def config_step_flops(network, batch: int) -> int:
     return batch * 2 * (2 * macs[0] + 3 * sum(macs[1:]))
 
 
-def nnctl_step(case: str):
-    """A callable running one nnctl training step, as the trainer does."""
+def case_batch(case: str) -> int:
+    return CASES[case][1] if case in CASES else CONFIG_CASES[case][2]
+
+
+def nnctl_network(case: str):
+    """The built nnctl network and its optimizer for ``case``."""
     if case in CONFIG_CASES:
-        net, opt = nnctl_config_network(case)
-        X, Y, _ = make_data(case)
-
-        def config_step() -> None:
-            net.backward(Y, net.forward(X))
-            opt.step(net.param_grads())
-
-        return config_step
+        return nnctl_config_network(case)
     from nnctl.core import Conv2D, Flatten, FullyConnected, NeuralNetwork, Pool2D
     from nnctl.core.optimizers import SGD
 
@@ -198,12 +195,16 @@ def nnctl_step(case: str):
             layers.append(FullyConnected(layer[1], "softmax" if last else "relu"))
     net = NeuralNetwork(layers, "cross_entropy", seed=SEED, dtype="float32")
     net.build(CASES[case][0])
-    opt = SGD(lr=LR)
+    return net, SGD(lr=LR)
+
+
+def nnctl_step(case: str):
+    """A callable running one nnctl training step, as the trainer does."""
+    net, opt = nnctl_network(case)
     X, Y, _ = make_data(case)
 
     def step() -> None:
-        out = net.forward(X)
-        net.backward(Y, out)
+        net.backward(Y, net.forward(X))
         opt.step(net.param_grads())
 
     return step
@@ -376,7 +377,7 @@ def measure(args, env, frameworks: list[str]) -> dict:
 def summarize(runs: dict, peak: float) -> list[dict]:
     rows = []
     for case, by_fw in runs.items():
-        batch = CASES[case][1] if case in CASES else CONFIG_CASES[case][2]
+        batch = case_batch(case)
         flops = step_flops(case) or by_fw["nnctl"][0]["flops_per_step"]
         row = {"case": case, "batch": batch, "flops_per_step": flops}
         for fw, results in by_fw.items():

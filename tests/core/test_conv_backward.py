@@ -1,4 +1,4 @@
-"""Conv2D's two input gradients, by correlation (no scatter) and by per-offset products
+"""Conv2D's weight gradient by row blocks, and its two input gradients, by correlation (no scatter) and by per-offset products
 scattered into the padded input, against a plain col2im written here: equal to float
 rounding for every geometry each takes, and the correlation chosen only where it applies."""
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nnctl.core import Conv2D
+from nnctl.core import conv as conv_module
 
 
 def built(n_out, kernel, pad, in_shape, stride=1, dtype="float64"):
@@ -102,3 +103,40 @@ def test_backward_uses_the_correlation_where_chosen():
 def test_when_the_correlation_is_chosen(n_out, kernel, pad, stride, in_shape, expected):
     conv = built(n_out, kernel, pad, in_shape, stride=stride)
     assert conv.correlates_input_gradient() is expected
+
+
+@pytest.mark.parametrize(
+    "rows,columns,block_rows",
+    [
+        (4 * 16 + 5, 9, 16),  # blocks and a remainder
+        (4 * 16, 27, 16),  # blocks only
+        (20, 9, 16),  # fewer rows than two blocks: one product
+        (70, 36, 16),  # many columns: one product
+    ],
+)
+def test_weight_gradient_is_cols_t_dz_to_rounding(monkeypatch, rows, columns, block_rows):
+    monkeypatch.setattr(conv_module, "BLOCK_ROWS", block_rows)
+    rng = np.random.default_rng(3)
+    dZ, cols = rng.normal(size=(rows, 5)), rng.normal(size=(rows, columns))
+    got = conv_module.weight_gradient(dZ, cols)
+    assert got.shape == (columns, 5)
+    np.testing.assert_allclose(got, cols.T @ dZ, rtol=1e-12, atol=1e-12)
+
+
+def test_first_layer_weight_gradient_by_blocks_in_backward(monkeypatch):
+    """A 3x3 conv on one channel (9 im2col columns) takes the blocked sum in backward, and
+    its gradient is the plain product's to rounding."""
+    monkeypatch.setattr(conv_module, "BLOCK_ROWS", 8)
+    calls = []
+    plain = conv_module.weight_gradient
+    monkeypatch.setattr(
+        conv_module, "weight_gradient", lambda dZ, cols: calls.append(cols.shape) or plain(dZ, cols)
+    )
+    conv = built(4, 3, "same", (6, 6, 1))
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(2, 6, 6, 1))
+    dZ = rng.normal(size=conv.forward_linear(X).shape)
+    conv.backward_linear(dZ)
+    assert calls == [(72, 9)]
+    expected = conv.cache["cols"].T @ dZ.reshape(-1, 4)
+    np.testing.assert_allclose(conv.gradients["W"].reshape(9, 4), expected, rtol=1e-12)
