@@ -44,6 +44,11 @@ How the figures are made:
   give it. The peak depends on the OpenBLAS kernel: on one 2-core machine of this project
   it measured about 460 GFLOP/s with the SkylakeX kernel and 2 threads, where an earlier
   note had 202, so a fixed figure cannot be trusted from machine to machine.
+- "products alone" (nnctl): the step's matrix products by themselves, on random operands of
+  the same shapes and layouts, each part's on its own thread as the batch split runs them
+  (``product_floor.py``), median over ``--repeats``; "products/PyTorch" divides it by
+  PyTorch's whole step. It is the part of the ratio that OpenBLAS's speed on these shapes
+  sets: the rest of nnctl's step can only add to it.
 - Memory: "RSS" is the peak resident set size of the whole child process (``ru_maxrss``:
   interpreter, libraries, data, weights, caches and scratch buffers); "at start" in the JSON
   is the resident size after the imports, before the network is built. For nnctl,
@@ -71,6 +76,7 @@ from datetime import date
 from pathlib import Path
 
 import harness
+import product_floor
 
 sys.path.insert(0, str(harness.ROOT))  # nnctl from this checkout, installed or not
 
@@ -323,6 +329,7 @@ def child(framework: str, case: str, repeats: int, warmup: int, threads: int) ->
     )
     if framework == "nnctl":
         del step
+        info["products_ms"] = product_floor.floor_ms(case, repeats)
         info["traced_peak_mib"] = traced_peak_mib(case)
         if case in CONFIG_CASES:
             network, _ = nnctl_config_network(case)
@@ -393,6 +400,8 @@ def summarize(runs: dict, peak: float) -> list[dict]:
                 "rss_start_mib": results[0]["rss_start_mib"],
                 "traced_peak_mib": results[0].get("traced_peak_mib"),
             }
+            if fw == "nnctl":
+                row[fw]["products_ms"] = min(r["products_ms"] for r in results)
         if "torch" in by_fw:
             row["ratio"] = row["nnctl"]["best_median_ms"] / row["torch"]["best_median_ms"]
         rows.append(row)
@@ -402,6 +411,7 @@ def summarize(runs: dict, peak: float) -> list[dict]:
 def table(rows: list[dict], with_torch: bool) -> tuple[list[str], list[list[str]]]:
     headers = ["case", "batch", "nnctl ms"]
     headers += ["PyTorch ms", "nnctl/PyTorch"] if with_torch else []
+    headers += ["products alone ms"] + (["products/PyTorch"] if with_torch else [])
     headers += ["nnctl GFLOP/s", "nnctl % peak"]
     headers += ["PyTorch GFLOP/s", "PyTorch % peak"] if with_torch else []
     headers += ["nnctl RSS MiB", "nnctl traced MiB"]
@@ -411,6 +421,8 @@ def table(rows: list[dict], with_torch: bool) -> tuple[list[str], list[list[str]
         n, t = row["nnctl"], row.get("torch")
         line = [row["case"], row["batch"], f"{n['best_median_ms']:.2f}"]
         line += [f"{t['best_median_ms']:.2f}", f"{row['ratio']:.2f}"] if t else []
+        line += [f"{n['products_ms']:.2f}"]
+        line += [f"{n['products_ms'] / t['best_median_ms']:.2f}"] if t else []
         line += [f"{n['gflops']:.1f}", f"{n['percent_of_peak']:.0f} %"]
         line += [f"{t['gflops']:.1f}", f"{t['percent_of_peak']:.0f} %"] if t else []
         line += [f"{n['peak_rss_mib']:.0f}", f"{n['traced_peak_mib']:.1f}"]
@@ -427,7 +439,9 @@ def caption(args, peak: float, peak_source: str, env_line: str, pools: dict) -> 
         f"round(s), each over {args.repeats} steps after {args.warmup} warm-up steps; "
         f"{args.threads} threads; "
         f"{env_line}; thread pools {kernels}. GFLOP/s counts matrix products only "
-        f"(forward, weight and input gradients, none for the data); % peak of "
+        f"(forward, weight and input gradients, none for the data); products alone: the "
+        f"same products on random operands, the parts on their threads as the split runs "
+        f"them (benchmarks/product_floor.py), best of the rounds' medians; % peak of "
         f"{peak:.0f} GFLOP/s float32 ({peak_source}). RSS: peak resident memory of the "
         f"step's process; traced: NumPy allocations from before the network was built."
     )
