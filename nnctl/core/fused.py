@@ -16,9 +16,15 @@ skipped. Exact, for the same floats ``a`` and without NaN, because:
   plain pool keeps the window's first position, as this unit does. Either way the
   derivative at the chosen position is ``relu'(max a)``.
 
+``ActivationPool`` runs an ``ActivationLayer`` of those activations followed by such a pool
+(``conv → batch_norm → activation → pool``, where the conv cannot take the pool itself): the
+pool runs on the activation's input ``a``, the activation on the pooled values only, by the
+same argument.
+
 The backward pass forms ``dL/da``: ``dLdY * f'`` at the chosen position and 0 elsewhere,
-the values the plain pool and activation backward passes give, in the conv's own layout,
-and hands it to ``Conv2D.backward_linear``: the same products and sums.
+the values the plain pool and activation backward passes give. ``ConvPool`` hands it, in
+the conv's own layout, to ``Conv2D.backward_linear`` (the same products and sums);
+``ActivationPool`` returns it.
 
 Not fused, because they would not be exact:
 
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnctl.core.activation_layer import ActivationLayer
 from nnctl.core.activations import Linear, ReLU
 from nnctl.core.conv import Conv2D, Pool2D, max_first, offset_slice
 
@@ -70,16 +77,35 @@ class Workspace:
         return array
 
 
+def tiling_max_pool(pool, in_hw) -> bool:
+    """Whether ``pool`` is a max pool whose windows tile images of ``in_hw`` (rows, cols):
+    stride == kernel, no padding, dividing both sides evenly."""
+    return (
+        type(pool) is Pool2D
+        and pool.mode == "max"
+        and pool.stride == pool.kernel_shape
+        and pool.pad == ((0, 0), (0, 0))
+        and all(n % k == 0 for n, k in zip(in_hw, pool.kernel_shape))
+    )
+
+
 def fusable(conv, pool) -> bool:
     """Whether ``conv → pool`` may run as a ``ConvPool`` (both layers built)."""
     return (
         type(conv) is Conv2D
-        and type(pool) is Pool2D
         and type(conv.activation) in POOL_RULES
-        and pool.mode == "max"
-        and pool.stride == pool.kernel_shape
-        and pool.pad == ((0, 0), (0, 0))
-        and all(n % k == 0 for n, k in zip(conv.out_hw, pool.kernel_shape))
+        and tiling_max_pool(pool, conv.out_hw)
+    )
+
+
+def activation_fusable(act, pool) -> bool:
+    """Whether ``activation → pool`` may run as an ``ActivationPool`` (both layers built)."""
+    return (
+        type(act) is ActivationLayer
+        and type(act.activation) in POOL_RULES
+        and pool.input_shape is not None
+        and len(pool.input_shape) == 3
+        and tiling_max_pool(pool, pool.input_shape[:2])
     )
 
 
@@ -87,6 +113,23 @@ def pool_offsets(pool: Pool2D, A: np.ndarray) -> list[np.ndarray]:
     """Views of ``A`` (batch, rows, cols, ch), one per window offset in row-major order, each
     (batch, pooled_rows, pooled_cols, ch): the blocks ``Pool2D`` takes the maximum of."""
     return [A[offset_slice(i, j, pool.stride, pool.out_hw)] for i, j in pool._offsets()]
+
+
+def pool_and_choose(pool: Pool2D, activation, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A (batch, rows, cols, ch) → (the windows' first maxima of ``A``, the plain pool's
+    choice on ``activation(A)``), both (batch, pooled_rows, pooled_cols, ch)."""
+    a_max, arg = max_first(pool_offsets(pool, A))
+    POOL_RULES[type(activation)](a_max, arg)
+    return a_max, arg
+
+
+def route_to_windows(pool: Pool2D, dA_max: np.ndarray, arg: np.ndarray, dA: np.ndarray, hit):
+    """Fill ``dA`` (the pool input's shape, tiled by the windows): ``dA_max`` at each
+    window's chosen position, 0 elsewhere. ``hit``: a bool scratch array of ``arg``'s shape."""
+    for k, block in enumerate(pool_offsets(pool, dA)):
+        np.equal(arg, k, out=hit)
+        np.multiply(dA_max, hit, out=block)
+    return dA
 
 
 class ConvPool:
@@ -107,8 +150,7 @@ class ConvPool:
         """X : (batch, rows, cols, c_in) → (batch, pooled_rows, pooled_cols, n_out)."""
         conv, pool = self.conv, self.pool
         A = conv.forward_linear(X)  # (batch, out_rows, out_cols, n_out)
-        a_max, arg = max_first(pool_offsets(pool, A))  # (batch, pooled_rows, pooled_cols, n_out)
-        POOL_RULES[type(conv.activation)](a_max, arg)
+        a_max, arg = pool_and_choose(pool, conv.activation, A)
         pool.cache["arg"], self.a_max = arg, a_max
         return conv.activation.forward(a_max)
 
@@ -120,20 +162,57 @@ class ConvPool:
         dA_max = conv.activation.backward(self.a_max, dLdY)  # the derivative at the choice
         arg = pool.cache["arg"]
         dA = self.work.get("dA", conv.cache["Z"].shape, dA_max.dtype)  # conv output's shape
-        hit = self.work.get("hit", arg.shape, bool)
-        for k, block in enumerate(pool_offsets(pool, dA)):  # the windows tile dA
-            np.equal(arg, k, out=hit)
-            np.multiply(dA_max, hit, out=block)
+        route_to_windows(pool, dA_max, arg, dA, self.work.get("hit", arg.shape, bool))
         return conv.backward_linear(dA)
 
 
+class ActivationPool:
+    """``activation → pool`` as one unit: ``forward`` maps the activation's input to the
+    pool's output, ``backward`` the pool's output gradient to the activation's input
+    gradient. The caches hold what the plain forward passes leave (the activation layer's
+    ``Z``, the pool's ``arg``), so each layer's own ``backward`` works after it."""
+
+    def __init__(self, act: ActivationLayer, pool: Pool2D) -> None:
+        self.act, self.pool = act, pool
+        self.layers = (act, pool)
+        self.work = Workspace()
+        self.a_max: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X : (batch, rows, cols, ch) → (batch, pooled_rows, pooled_cols, ch)."""
+        act, pool = self.act, self.pool
+        act._ensure_built(X)
+        act.cache["Z"] = X
+        a_max, arg = pool_and_choose(pool, act.activation, X)
+        pool.cache["arg"], self.a_max = arg, a_max
+        return act.activation.forward(a_max)
+
+    def backward(self, dLdY: np.ndarray) -> np.ndarray:
+        """dLdY : (batch, pooled_rows, pooled_cols, ch) → dLdX (batch, rows, cols, ch)."""
+        if self.a_max is None:
+            raise RuntimeError(
+                "ActivationPool.backward needs a forward pass of the same unit first"
+            )
+        act, pool = self.act, self.pool
+        dA_max = act.activation.backward(self.a_max, dLdY)  # the derivative at the choice
+        arg = pool.cache["arg"]
+        dX = np.empty(act.cache["Z"].shape, dtype=dA_max.dtype)  # every element is written
+        return route_to_windows(pool, dA_max, arg, dX, self.work.get("hit", arg.shape, bool))
+
+
+#: (first layer's fusability test, unit): the patterns ``plan`` fuses, tried in order.
+FUSIONS = ((fusable, ConvPool), (activation_fusable, ActivationPool))
+
+
 def plan(layers) -> list:
-    """The layers as execution stages: each fusable ``conv → pool`` pair becomes a
-    ``ConvPool``; every other layer stands for itself."""
+    """The layers as execution stages: each fusable pair (``FUSIONS``: ``conv → pool``,
+    ``activation → pool``) becomes one unit; every other layer stands for itself."""
     stages, i = [], 0
     while i < len(layers):
-        if i + 1 < len(layers) and fusable(layers[i], layers[i + 1]):
-            stages.append(ConvPool(layers[i], layers[i + 1]))
+        pair = layers[i : i + 2]
+        unit = next((u for fits, u in FUSIONS if len(pair) == 2 and fits(*pair)), None)
+        if unit is not None:
+            stages.append(unit(*pair))
             i += 2
         else:
             stages.append(layers[i])

@@ -10,7 +10,7 @@ import pytest
 
 from nnctl.core import Conv2D, Flatten, FullyConnected, NeuralNetwork, Pool2D
 from nnctl.core.activations import ACTIVATIONS, initialize_activation
-from nnctl.core.fused import POOL_RULES, ConvPool, plan
+from nnctl.core.fused import POOL_RULES, ActivationPool, ConvPool, plan
 
 MONOTONE = sorted(name for name in ACTIVATIONS.names() if ACTIVATIONS.get(name).monotone)
 FUSED = sorted(name for name in MONOTONE if type(initialize_activation(name)) in POOL_RULES)
@@ -209,3 +209,78 @@ def test_strided_conv_fused_equals_unfused_exactly():
     X, _ = data((8, 8, 2), dtype="float32")
     assert fused_stages(net) == 1
     assert_same_step(net, X, np.zeros((len(X), 12), dtype=np.float32))
+
+
+def stem(act="relu", in_shape=(8, 8, 2), dtype="float64", pool_size=2):
+    """conv → batch_norm → activation → pool → conv → flatten → fc: the pool can only fuse
+    with the activation layer."""
+    from nnctl.core import ActivationLayer, BatchNorm
+
+    layers = [
+        Conv2D(3, (3, 3), "linear", pad="same"),
+        BatchNorm(),
+        ActivationLayer(act),
+        Pool2D(pool_size, "max", stride=pool_size),
+        Conv2D(4, (3, 3), "relu", pad="same"),
+        Flatten(),
+        FullyConnected(3, "softmax"),
+    ]
+    return NeuralNetwork(layers, "cross_entropy", seed=0, dtype=dtype, input_shape=in_shape)
+
+
+def activation_pools(net) -> int:
+    net.fuse = True
+    return sum(isinstance(stage, ActivationPool) for stage in net._stages())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("act", MONOTONE)
+@pytest.mark.parametrize("zero_background", [False, True])
+def test_activation_pool_equals_unfused_exactly(act, dtype, zero_background):
+    net = stem(act, dtype=dtype)
+    assert activation_pools(net) == (1 if act in FUSED else 0)
+    X, Y = data((8, 8, 2), dtype=dtype, zero_background=zero_background)
+    assert_same_step(net, X, Y)
+    net.eval()
+    net.fuse = True
+    fused = net.forward(X)
+    net.fuse = False
+    np.testing.assert_array_equal(fused, net.forward(X))
+
+
+def test_activation_pool_ties_after_relu_route_like_the_plain_pool():
+    """Inputs all <= 0 in some windows (relu gives four tied zeros) and exact ties above 0:
+    the fused unit's choices and input gradient are the plain layers'."""
+    from nnctl.core import ActivationLayer
+
+    act, pool = ActivationLayer("relu"), Pool2D(2, "max", stride=2)
+    act.build((4, 4, 1))
+    pool.build((4, 4, 1))
+    X = np.array([[-1.0, -2.0, 3.0, 3.0], [-0.5, -3.0, 1.0, 3.0], [0, 0, 2, 1], [0, 0, 1, 2]])
+    X = X.reshape(1, 4, 4, 1)
+    dY = np.arange(1.0, 5.0).reshape(1, 2, 2, 1)
+    unit = ActivationPool(act, pool)
+    out = unit.forward(X)
+    arg, dX = pool.cache["arg"].copy(), unit.backward(dY)
+    plain_out = pool.forward(act.forward(X))
+    np.testing.assert_array_equal(out, plain_out)
+    np.testing.assert_array_equal(arg, pool.cache["arg"])
+    np.testing.assert_array_equal(dX, act.backward(pool.backward(dY)))
+    assert dX[0, 0, 0, 0] == 0.0  # all-negative window: no gradient through relu
+    assert dX[0, 0, 2, 0] == 2.0 and dX[0, 0, 3, 0] == 0.0  # tie at 3: the first one
+
+
+@pytest.mark.parametrize(
+    "in_shape,pool_size,fused",
+    [((8, 8, 2), 2, True), ((7, 8, 2), 2, False), ((9, 9, 2), 3, True)],
+)
+def test_activation_pool_only_where_the_windows_tile(in_shape, pool_size, fused):
+    net = stem(in_shape=in_shape, pool_size=pool_size)
+    assert activation_pools(net) == int(fused)
+
+
+def test_activation_pool_backward_before_forward_is_a_clear_error():
+    from nnctl.core import ActivationLayer
+
+    with pytest.raises(RuntimeError, match="forward pass"):
+        ActivationPool(ActivationLayer("relu"), Pool2D(2)).backward(np.zeros((1, 2, 2, 1)))
