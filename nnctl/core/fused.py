@@ -44,6 +44,8 @@ With NaN in ``a`` the output is NaN either way, but the chosen position may diff
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nnctl.core.activation_layer import ActivationLayer
@@ -132,7 +134,39 @@ def route_to_windows(pool: Pool2D, dA_max: np.ndarray, arg: np.ndarray, dA: np.n
     return dA
 
 
-class ConvPool:
+class PoolUnit:
+    """A layer and the tiling max pool after it as one unit (``layers``): the pool runs on
+    the values before the activation, the activation on the pooled ones (the module says
+    why that is exact)."""
+
+    def __init__(self, first, pool: Pool2D) -> None:
+        self.layers, self.pool = (first, pool), pool
+        self.work = Workspace()
+        self.a_max: np.ndarray | None = None
+
+    def _pool(self, A: np.ndarray, activation) -> np.ndarray:
+        """A (batch, rows, cols, ch), the values before ``activation`` → the pool's output
+        (batch, pooled_rows, pooled_cols, ch); the pool's cache gets its ``arg``."""
+        a_max, arg = pool_and_choose(self.pool, activation, A)
+        self.pool.cache["arg"], self.a_max = arg, a_max
+        return activation.forward(a_max)
+
+    def _check_forward(self) -> None:
+        if self.a_max is None:
+            name = type(self).__name__
+            raise RuntimeError(f"{name}.backward needs a forward pass of the same unit first")
+
+    def _routed(self, dLdY: np.ndarray, activation, shape, fresh: bool) -> np.ndarray:
+        """dLdY (batch, pooled_rows, pooled_cols, ch) → dL/dA of ``shape`` (before the
+        activation): in a new array if ``fresh``, else in this unit's workspace."""
+        dA_max = activation.backward(self.a_max, dLdY)  # the derivative at the choice
+        arg = self.pool.cache["arg"]
+        new = np.empty if fresh else functools.partial(self.work.get, "dA")
+        hit = self.work.get("hit", arg.shape, bool)
+        return route_to_windows(self.pool, dA_max, arg, new(shape, dA_max.dtype), hit)
+
+
+class ConvPool(PoolUnit):
     """``conv → pool`` as one unit: ``forward`` maps the conv's input to the pool's output,
     ``backward`` the pool's output gradient to the conv's input gradient and fills the
     conv's ``gradients``. Both layers' caches hold what their plain forward passes leave
@@ -141,63 +175,43 @@ class ConvPool:
     """
 
     def __init__(self, conv: Conv2D, pool: Pool2D) -> None:
-        self.conv, self.pool = conv, pool
-        self.layers = (conv, pool)
-        self.work = Workspace()
-        self.a_max: np.ndarray | None = None
+        super().__init__(conv, pool)
+        self.conv = conv
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, rows, cols, c_in) → (batch, pooled_rows, pooled_cols, n_out)."""
-        conv, pool = self.conv, self.pool
-        A = conv.forward_linear(X)  # (batch, out_rows, out_cols, n_out)
-        a_max, arg = pool_and_choose(pool, conv.activation, A)
-        pool.cache["arg"], self.a_max = arg, a_max
-        return conv.activation.forward(a_max)
+        A = self.conv.forward_linear(X)  # (batch, out_rows, out_cols, n_out)
+        return self._pool(A, self.conv.activation)
 
     def backward(self, dLdY: np.ndarray) -> np.ndarray | None:
         """dLdY : (batch, pooled_rows, pooled_cols, n_out) → dLdX (batch, rows, cols, c_in)."""
-        if self.a_max is None:
-            raise RuntimeError("ConvPool.backward needs a forward pass of the same unit first")
-        conv, pool = self.conv, self.pool
-        dA_max = conv.activation.backward(self.a_max, dLdY)  # the derivative at the choice
-        arg = pool.cache["arg"]
-        dA = self.work.get("dA", conv.cache["Z"].shape, dA_max.dtype)  # conv output's shape
-        route_to_windows(pool, dA_max, arg, dA, self.work.get("hit", arg.shape, bool))
+        self._check_forward()
+        conv = self.conv
+        dA = self._routed(dLdY, conv.activation, conv.cache["Z"].shape, fresh=False)
         return conv.backward_linear(dA)
 
 
-class ActivationPool:
+class ActivationPool(PoolUnit):
     """``activation → pool`` as one unit: ``forward`` maps the activation's input to the
     pool's output, ``backward`` the pool's output gradient to the activation's input
     gradient. The caches hold what the plain forward passes leave (the activation layer's
     ``Z``, the pool's ``arg``), so each layer's own ``backward`` works after it."""
 
     def __init__(self, act: ActivationLayer, pool: Pool2D) -> None:
-        self.act, self.pool = act, pool
-        self.layers = (act, pool)
-        self.work = Workspace()
-        self.a_max: np.ndarray | None = None
+        super().__init__(act, pool)
+        self.act = act
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X : (batch, rows, cols, ch) → (batch, pooled_rows, pooled_cols, ch)."""
-        act, pool = self.act, self.pool
-        act._ensure_built(X)
-        act.cache["Z"] = X
-        a_max, arg = pool_and_choose(pool, act.activation, X)
-        pool.cache["arg"], self.a_max = arg, a_max
-        return act.activation.forward(a_max)
+        self.act._ensure_built(X)
+        self.act.cache["Z"] = X
+        return self._pool(X, self.act.activation)
 
     def backward(self, dLdY: np.ndarray) -> np.ndarray:
-        """dLdY : (batch, pooled_rows, pooled_cols, ch) → dLdX (batch, rows, cols, ch)."""
-        if self.a_max is None:
-            raise RuntimeError(
-                "ActivationPool.backward needs a forward pass of the same unit first"
-            )
-        act, pool = self.act, self.pool
-        dA_max = act.activation.backward(self.a_max, dLdY)  # the derivative at the choice
-        arg = pool.cache["arg"]
-        dX = np.empty(act.cache["Z"].shape, dtype=dA_max.dtype)  # every element is written
-        return route_to_windows(pool, dA_max, arg, dX, self.work.get("hit", arg.shape, bool))
+        """dLdY : (batch, pooled_rows, pooled_cols, ch) → dLdX (batch, rows, cols, ch), a new
+        array (every element written)."""
+        self._check_forward()
+        return self._routed(dLdY, self.act.activation, self.act.cache["Z"].shape, fresh=True)
 
 
 #: (first layer's fusability test, unit): the patterns ``plan`` fuses, tried in order.
