@@ -25,6 +25,7 @@ a ratio target can be read against what the products alone already cost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import statistics
@@ -137,7 +138,7 @@ def time_parts(parts: list[list[Product]], repeats: int, warmup: int = 3) -> lis
             np.matmul(a, b)
 
     times = []
-    with _blas().limit(limits=1) if len(parts) > 1 else _nothing():
+    with _blas().limit(limits=1) if len(parts) > 1 else contextlib.nullcontext():
         for r in range(warmup + repeats):
             threads = [threading.Thread(target=run, args=(pairs,)) for pairs in work[1:]]
             started = time.perf_counter()
@@ -149,14 +150,6 @@ def time_parts(parts: list[list[Product]], repeats: int, warmup: int = 3) -> lis
             if r >= warmup:
                 times.append((time.perf_counter() - started) * 1e3)
     return times
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def split_batches(network, batch: int) -> list[int]:
