@@ -44,8 +44,6 @@ With NaN in ``a`` the output is NaN either way, but the chosen position may diff
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from nnctl.core.activation_layer import ActivationLayer
@@ -117,23 +115,6 @@ def pool_offsets(pool: Pool2D, A: np.ndarray) -> list[np.ndarray]:
     return [A[offset_slice(i, j, pool.stride, pool.out_hw)] for i, j in pool._offsets()]
 
 
-def pool_and_choose(pool: Pool2D, activation, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A (batch, rows, cols, ch) → (the windows' first maxima of ``A``, the plain pool's
-    choice on ``activation(A)``), both (batch, pooled_rows, pooled_cols, ch)."""
-    a_max, arg = max_first(pool_offsets(pool, A))
-    POOL_RULES[type(activation)](a_max, arg)
-    return a_max, arg
-
-
-def route_to_windows(pool: Pool2D, dA_max: np.ndarray, arg: np.ndarray, dA: np.ndarray, hit):
-    """Fill ``dA`` (the pool input's shape, tiled by the windows): ``dA_max`` at each
-    window's chosen position, 0 elsewhere. ``hit``: a bool scratch array of ``arg``'s shape."""
-    for k, block in enumerate(pool_offsets(pool, dA)):
-        np.equal(arg, k, out=hit)
-        np.multiply(dA_max, hit, out=block)
-    return dA
-
-
 class PoolUnit:
     """A layer and the tiling max pool after it as one unit (``layers``): the pool runs on
     the values before the activation, the activation on the pooled ones (the module says
@@ -146,8 +127,10 @@ class PoolUnit:
 
     def _pool(self, A: np.ndarray, activation) -> np.ndarray:
         """A (batch, rows, cols, ch), the values before ``activation`` → the pool's output
-        (batch, pooled_rows, pooled_cols, ch); the pool's cache gets its ``arg``."""
-        a_max, arg = pool_and_choose(self.pool, activation, A)
+        (batch, pooled_rows, pooled_cols, ch): the first maximum of each window of ``A``,
+        and in the pool's cache the plain pool's choice on ``activation(A)``."""
+        a_max, arg = max_first(pool_offsets(self.pool, A))
+        POOL_RULES[type(activation)](a_max, arg)
         self.pool.cache["arg"], self.a_max = arg, a_max
         return activation.forward(a_max)
 
@@ -158,12 +141,19 @@ class PoolUnit:
 
     def _routed(self, dLdY: np.ndarray, activation, shape, fresh: bool) -> np.ndarray:
         """dLdY (batch, pooled_rows, pooled_cols, ch) → dL/dA of ``shape`` (before the
-        activation): in a new array if ``fresh``, else in this unit's workspace."""
+        activation, tiled by the windows): ``dLdY * f'`` at each window's chosen position, 0
+        elsewhere; in a new array if ``fresh``, else in this unit's workspace."""
         dA_max = activation.backward(self.a_max, dLdY)  # the derivative at the choice
         arg = self.pool.cache["arg"]
-        new = np.empty if fresh else functools.partial(self.work.get, "dA")
+        if fresh:
+            dA = np.empty(shape, dtype=dA_max.dtype)
+        else:
+            dA = self.work.get("dA", shape, dA_max.dtype)
         hit = self.work.get("hit", arg.shape, bool)
-        return route_to_windows(self.pool, dA_max, arg, new(shape, dA_max.dtype), hit)
+        for k, block in enumerate(pool_offsets(self.pool, dA)):
+            np.equal(arg, k, out=hit)
+            np.multiply(dA_max, hit, out=block)
+        return dA
 
 
 class ConvPool(PoolUnit):
