@@ -3,10 +3,10 @@ time that NumPy's BLAS sets, whatever the rest of the step costs.
 
     python benchmarks/product_floor.py [--cases cnn28 ...] [--repeats 30]
 
-For each case of ``step_benchmark.py`` it builds the nnctl network, runs one step to learn
-how the batch is split (``network._split``: parts on threads, BLAS on one thread each, or
-the whole batch with BLAS on ``--threads``), and lists every matrix product that step
-makes, with the shapes and operand layouts the layers use:
+For each case of ``step_benchmark.py`` it builds the nnctl network, asks it how a training
+batch is split (``network._splitter``: parts on threads with BLAS on one thread each, or
+the whole batch with BLAS on the process's threads), and lists every matrix product one
+step makes, with the shapes and operand layouts the layers use:
 
 - ``Conv2D``: forward ``cols (M, K) @ W (K, N)``; weight gradient ``dZ.T (N, M) @ cols``;
   input gradient either ``scatter_input_gradient``'s ``kh·kw`` products ``dZ (M, N) @
